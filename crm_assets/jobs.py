@@ -1,0 +1,28 @@
+"""The job that materializes every CRM asset, and its daily schedule."""
+
+import os
+
+import dagster as dg
+
+from crm_assets.assets import GROUP_NAME
+
+DEFAULT_CRON = "0 3 * * *"
+DEFAULT_TIMEZONE = "UTC"
+
+crm_sync_job = dg.define_asset_job(
+    name="crm_sync_job",
+    selection=dg.AssetSelection.groups(GROUP_NAME),
+    description="Materialize every CRM asset: one sync of all configured collections.",
+)
+
+
+def build_crm_sync_schedule() -> dg.ScheduleDefinition:
+    """Build the daily schedule; `CRM_SCHEDULE_CRON` and `CRM_SCHEDULE_TIMEZONE` are read at load."""
+    return dg.ScheduleDefinition(
+        name="crm_sync_schedule",
+        job=crm_sync_job,
+        cron_schedule=os.environ.get("CRM_SCHEDULE_CRON") or DEFAULT_CRON,
+        execution_timezone=os.environ.get("CRM_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Runs crm_sync_job daily. Start it in the UI (Automation) or with `dagster schedule start`.",
+    )

@@ -1,0 +1,86 @@
+"""Dagster resources: the CRM connection (secrets from the environment) and the warehouse."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import dlt
+from dlt.common.pipeline import SupportsPipeline
+from pydantic import Field
+
+from crm_assets.settings import MAX_PAGE_SIZE, CrmConnection, RetrySettings, build_connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "crm.duckdb"
+PIPELINE_NAME = "crm"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise dg.Failure(f"{name}={raw!r} is invalid: expected a number of seconds.") from None
+
+
+def retry_settings_from_env() -> RetrySettings:
+    """Read the retry settings from `CRM_*` variables at run time, defaults otherwise."""
+    defaults = RetrySettings()
+    return RetrySettings(
+        max_attempts=int(_env_float("CRM_MAX_ATTEMPTS", defaults.max_attempts)),
+        backoff_base=_env_float("CRM_BACKOFF_BASE", defaults.backoff_base),
+        backoff_max=_env_float("CRM_BACKOFF_MAX", defaults.backoff_max),
+        retry_after_min=_env_float("CRM_RETRY_AFTER_MIN", defaults.retry_after_min),
+        retry_after_max=_env_float("CRM_RETRY_AFTER_MAX", defaults.retry_after_max),
+        timeout=_env_float("CRM_REQUEST_TIMEOUT", defaults.timeout),
+    )
+
+
+class CrmApiResource(dg.ConfigurableResource):
+    """Address and credentials of one CRM space, filled from `CRM_*` variables with `EnvVar`."""
+
+    api_url: str | None = Field(default=None, description="API root, e.g. https://eu-central.api.example.com")
+    space_id: str | None = Field(default=None, description="The CRM space to read.")
+    username: str | None = Field(default=None, description="The space's API token.")
+    password: str | None = Field(default=None, description="The space's API secret.")
+    page_size: int = Field(default=MAX_PAGE_SIZE, description="Records per request, 1 to 100.")
+
+    def connection(self) -> CrmConnection:
+        """Validate the settings; raises naming every missing or invalid one."""
+        return build_connection(self.api_url, self.space_id, self.username, self.password, self.page_size)
+
+
+class CrmWarehouseResource(dg.ConfigurableResource):
+    """Where the CRM tables land: a dlt destination and dataset (DuckDB by default)."""
+
+    duckdb_path: str | None = Field(
+        default=None,
+        description="DuckDB file; default CRM_DUCKDB_PATH, else .local/crm.duckdb in the project folder.",
+    )
+    pipelines_dir: str | None = Field(
+        default=None, description="dlt working folder; default .local/dlt_pipelines next to the DuckDB file."
+    )
+    dataset_name: str = Field(default="crm", description="Schema that holds the CRM tables.")
+
+    def duckdb_file(self) -> Path:
+        """Return the absolute DuckDB path, the same whatever the working directory."""
+        configured = self.duckdb_path or os.environ.get("CRM_DUCKDB_PATH")
+        path = Path(configured).expanduser() if configured else DEFAULT_DUCKDB_PATH
+        return path if path.is_absolute() else (PROJECT_DIR / path).resolve()
+
+    def working_dir(self) -> Path:
+        configured = self.pipelines_dir or os.environ.get("CRM_PIPELINES_DIR")
+        return Path(configured).expanduser().resolve() if configured else self.duckdb_file().parent / "dlt_pipelines"
+
+    def build_pipeline(self) -> SupportsPipeline:
+        database = self.duckdb_file()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.pipeline(
+            pipeline_name=PIPELINE_NAME,
+            pipelines_dir=str(self.working_dir()),
+            destination=dlt.destinations.duckdb(credentials=str(database)),
+            dataset_name=self.dataset_name,
+            progress="log",
+        )

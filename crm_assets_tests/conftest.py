@@ -1,0 +1,78 @@
+"""Fixtures: a real emulator on 127.0.0.1, DuckDB files under tmp_path, a real Dagster instance."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from crm_assets.assets import crm_assets
+from crm_assets.emulator import CrmEmulator, CrmStore
+from crm_assets.resources import CrmApiResource, CrmWarehouseResource
+from dagster_dlt import DagsterDltResource
+
+SPACE_ID = "test-space"
+USERNAME = "test-token"
+PASSWORD = "test-secret:@%€"
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[[CrmStore], CrmEmulator]]:
+    """Start emulators on free loopback ports; every one is stopped after the test."""
+    started: list[CrmEmulator] = []
+
+    def start(store: CrmStore) -> CrmEmulator:
+        emulator = CrmEmulator(store, space_id=SPACE_ID, username=USERNAME, password=PASSWORD, port=0)
+        emulator.start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster_home")) as temp_instance:
+        yield temp_instance
+
+
+def crm_resources(emulator: CrmEmulator, database: Path, page_size: int = 100, password: str = PASSWORD) -> dict:
+    return {
+        "dlt": DagsterDltResource(),
+        "crm_api": CrmApiResource(
+            api_url=emulator.url, space_id=SPACE_ID, username=USERNAME, password=password, page_size=page_size
+        ),
+        "warehouse": CrmWarehouseResource(duckdb_path=str(database), pipelines_dir=str(database.parent / "dlt")),
+    }
+
+
+def materialize(
+    instance: dg.DagsterInstance,
+    resources: dict,
+    selection: str | None = None,
+    assets: dg.AssetsDefinition = crm_assets,
+) -> dg.ExecuteInJobResult:
+    return dg.materialize(
+        [assets], resources=resources, instance=instance, selection=selection, raise_on_error=False
+    )
+
+
+def table_count(database: Path, table: str) -> int:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        (count,) = connection.execute(f"select count(*) from crm.{table}").fetchone()
+    return count
+
+
+def table_ids(database: Path, table: str) -> list[str]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(f"select id from crm.{table} order by id").fetchall()
+    return [row[0] for row in rows]
+
+
+def failure_message(result: dg.ExecuteInJobResult) -> str:
+    """Return the text of every step failure of a run, joined by newlines."""
+    failures = [event for event in result.all_events if event.is_step_failure]
+    return "\n".join(str(event.step_failure_data.error.message) for event in failures if event.step_failure_data.error)
