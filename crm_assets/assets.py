@@ -1,20 +1,21 @@
 """Dagster assets for the CRM collections: one asset per entity-table row, via dagster-dlt."""
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 from crm_assets.entities import CRM_ENTITIES, CrmEntity, validate_entities
 from crm_assets.errors import CrmError
 from crm_assets.http import CrmSession
 from crm_assets.resources import CrmApiResource, CrmWarehouseResource, retry_settings_from_env
-from crm_assets.settings import CrmConnection
-from crm_assets.source import SOURCE_NAME, crm_source
+from crm_assets.settings import CrmConnection, RetrySettings
+from crm_assets.source import SOURCE_NAME, crm_source, empty_table_resources
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 GROUP_NAME = "crm"
 KEY_PREFIX = "crm"
@@ -56,20 +57,13 @@ def _spec_pipeline() -> dlt.Pipeline:
 
 def _root_crm_error(error: BaseException) -> CrmError | None:
     """Find the CrmError that dlt wrapped while running a pipeline step."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, CrmError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((item for item in _exception_chain(error) if isinstance(item, CrmError)), None)
 
 
 def build_crm_assets(entities: tuple[CrmEntity, ...] = CRM_ENTITIES) -> dg.AssetsDefinition:
     """Build one subsettable multi-asset with one asset per entity."""
     validate_entities(entities)
-    spec_source = crm_source(entities, _SPEC_CONNECTION, CrmSession(retry_settings_from_env()))
+    spec_source = crm_source(entities, _SPEC_CONNECTION, CrmSession(RetrySettings()))
 
     @dlt_assets(
         dlt_source=spec_source,
@@ -89,34 +83,123 @@ def build_crm_assets(entities: tuple[CrmEntity, ...] = CRM_ENTITIES) -> dg.Asset
         except CrmError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
 
-        def log_retry(collection: str, reason: str, wait: float, attempt: int) -> None:
-            context.log.warning(f"{collection}: {reason}; retry {attempt} in {wait:.1f} s")
-
-        session = CrmSession(retry_settings_from_env(), on_retry=log_retry)
-        source = crm_source(entities, connection, session)
         pipeline = warehouse.build_pipeline()
+        remaining = [entity for entity in entities if _asset_key(entity) in context.selected_asset_keys]
+        failed: dict[str, str] = {}
         context.log.info(
-            f"Syncing {len(context.selected_asset_keys)} CRM collection(s) from "
-            f"{connection.api_url} (space {connection.space_id}) into {warehouse.duckdb_file()}"
+            f"Syncing {len(remaining)} CRM collection(s) from {connection.api_url} "
+            f"(space {connection.space_id}) into {warehouse.duckdb_file()}"
         )
-        try:
-            for event in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline).fetch_row_count():
-                yield _with_request_stats(event, entities, session)
-        except PipelineStepFailed as error:
-            cause = _root_crm_error(error)
-            if cause is None:
-                raise
-            raise dg.Failure(description=str(cause), allow_retries=False) from None
+        # dlt stops every collection's extraction when one fails. The failed collection is
+        # dropped and the others are synced again, so one bad collection blocks no other.
+        while remaining:
+            session = CrmSession(retry_settings_from_env(), on_retry=_retry_logger(context))
+            source = crm_source(tuple(remaining), connection, session)
+            try:
+                events = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
+                _create_missing_tables(pipeline, remaining)
+                for event in events:
+                    yield _with_request_stats(event, entities, session, pipeline)
+                break
+            except Exception as error:
+                collection, message = _explain(error, warehouse)
+                context.log.error(message)
+                failed[collection] = message
+                remaining = [entity for entity in remaining if entity.collection != collection]
+        if failed:
+            raise dg.Failure(
+                description=_failure_summary(failed),
+                metadata={"failed_collections": sorted(failed)},
+                allow_retries=False,
+            )
 
     return crm_sync
 
 
-def _with_request_stats(event: Any, entities: tuple[CrmEntity, ...], session: CrmSession) -> Any:
+def _asset_key(entity: CrmEntity) -> dg.AssetKey:
+    return dg.AssetKey([KEY_PREFIX, entity.table_name])
+
+
+def _retry_logger(context: dg.AssetExecutionContext) -> Callable[[str, str, float, int], None]:
+    def log_retry(collection: str, reason: str, wait: float, attempt: int) -> None:
+        context.log.warning(f"Collection {collection}: {reason}; retry {attempt} in {wait:.1f} s")
+
+    return log_retry
+
+
+def _explain(error: Exception, warehouse: CrmWarehouseResource) -> tuple[str, str]:
+    """Return the collection at fault and a message for a failed sync attempt, or re-raise."""
+    cause = _root_crm_error(error)
+    if cause is not None and getattr(cause, "collection", None):
+        return cause.collection, str(cause)  # type: ignore[attr-defined]
+    locked = _duckdb_lock_message(error, warehouse)
+    if locked is not None:
+        raise dg.Failure(description=locked, allow_retries=False) from None
+    raise error
+
+
+def _duckdb_lock_message(error: BaseException, warehouse: CrmWarehouseResource) -> str | None:
+    text = " ".join(str(item) for item in _exception_chain(error))
+    if "Could not set lock on file" not in text and "Conflicting lock" not in text:
+        return None
+    holder = re.search(r"PID (\d+)", text)
+    return (
+        f"The DuckDB file {warehouse.duckdb_file()} is locked by another process"
+        f"{f' (PID {holder.group(1)})' if holder else ''}. DuckDB allows one writing process per "
+        "file: close the other program (a notebook or the duckdb CLI, for example) or wait for "
+        "the other run to finish, then launch this run again."
+    )
+
+
+def _exception_chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _failure_summary(failed: dict[str, str]) -> str:
+    lines = [f"{len(failed)} CRM collection(s) failed: {', '.join(sorted(failed))}. The others were loaded."]
+    lines += [message for _, message in sorted(failed.items())]
+    return "\n".join(lines)
+
+
+def _with_request_stats(event: Any, entities: tuple[CrmEntity, ...], session: CrmSession, pipeline: Any) -> Any:
     table = event.asset_key.path[-1]
     collection = next(entity.collection for entity in entities if entity.table_name == table)
     stats = session.stats_for(collection)
-    metadata = {**(event.metadata or {}), "crm/pages": stats.pages, "crm/retries": stats.retries}
+    metadata = {
+        **(event.metadata or {}),
+        "dagster/row_count": _table_row_count(pipeline, table),
+        "crm/pages": stats.pages,
+        "crm/retries": stats.retries,
+    }
     return event._replace(metadata=metadata)
+
+
+def _create_missing_tables(pipeline: Any, entities: list[CrmEntity]) -> None:
+    with pipeline.sql_client() as client:
+        missing = [entity for entity in entities if not _table_exists(client, entity.table_name)]
+    if missing:
+        pipeline.run(empty_table_resources(tuple(missing)))
+
+
+def _table_exists(client: Any, table: str) -> bool:
+    qualified = client.make_qualified_table_name(table)
+    try:
+        with client.execute_query(f"select 1 from {qualified} limit 0"):
+            return True
+    except DatabaseUndefinedRelation:
+        return False
+
+
+def _table_row_count(pipeline: Any, table: str) -> int:
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        with client.execute_query(f"select count(*) from {qualified}") as cursor:
+            return int(cursor.fetchone()[0])
 
 
 crm_assets = build_crm_assets()

@@ -99,6 +99,12 @@ class CrmSession(requests.Session):
         """Send once; return the response and, if it should be retried, why."""
         try:
             response = super().send(request, **kwargs)
+        except requests.HTTPError as error:
+            # dlt's REST client adds a hook that raises on every 4xx and 5xx status;
+            # the status rules below apply instead.
+            if error.response is None:
+                raise
+            response = error.response
         except requests.Timeout:
             return None, f"timed out after {self.retry.timeout:g} s"
         except requests.ConnectionError as error:

@@ -11,18 +11,19 @@ from pydantic import Field
 from crm_assets.settings import MAX_PAGE_SIZE, CrmConnection, RetrySettings, build_connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "crm.duckdb"
+DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "warehouse.duckdb"
 PIPELINE_NAME = "crm"
 
 
 def _env_float(name: str, default: float) -> float:
+    """Read a number from the environment at run time; an invalid one fails the run."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
         return float(raw)
     except ValueError:
-        raise dg.Failure(f"{name}={raw!r} is invalid: expected a number of seconds.") from None
+        raise dg.Failure(f"{name}={raw!r} is invalid: expected a number (see the README).") from None
 
 
 def retry_settings_from_env() -> RetrySettings:
@@ -45,11 +46,14 @@ class CrmApiResource(dg.ConfigurableResource):
     space_id: str | None = Field(default=None, description="The CRM space to read.")
     username: str | None = Field(default=None, description="The space's API token.")
     password: str | None = Field(default=None, description="The space's API secret.")
-    page_size: int = Field(default=MAX_PAGE_SIZE, description="Records per request, 1 to 100.")
+    page_size: int | None = Field(
+        default=None, description="Records per request, 1 to 100; default CRM_PAGE_SIZE, else 100."
+    )
 
     def connection(self) -> CrmConnection:
         """Validate the settings; raises naming every missing or invalid one."""
-        return build_connection(self.api_url, self.space_id, self.username, self.password, self.page_size)
+        page_size = self.page_size or int(_env_float("CRM_PAGE_SIZE", MAX_PAGE_SIZE))
+        return build_connection(self.api_url, self.space_id, self.username, self.password, page_size)
 
 
 class CrmWarehouseResource(dg.ConfigurableResource):
@@ -57,7 +61,7 @@ class CrmWarehouseResource(dg.ConfigurableResource):
 
     duckdb_path: str | None = Field(
         default=None,
-        description="DuckDB file; default CRM_DUCKDB_PATH, else .local/crm.duckdb in the project folder.",
+        description="DuckDB file; default CRM_DUCKDB_PATH, else .local/warehouse.duckdb in the project folder.",
     )
     pipelines_dir: str | None = Field(
         default=None, description="dlt working folder; default .local/dlt_pipelines next to the DuckDB file."
@@ -76,6 +80,13 @@ class CrmWarehouseResource(dg.ConfigurableResource):
 
     def build_pipeline(self) -> SupportsPipeline:
         database = self.duckdb_file()
+        if database.stem == self.dataset_name:
+            # DuckDB names the catalog after the file, and a catalog named like the schema
+            # makes `crm.<table>` ambiguous in every query.
+            raise dg.Failure(
+                f"CRM_DUCKDB_PATH={database} is invalid: the file name must differ from the "
+                f"schema name {self.dataset_name!r}. Rename it, e.g. to {database.with_stem('warehouse')}."
+            )
         database.parent.mkdir(parents=True, exist_ok=True)
         return dlt.pipeline(
             pipeline_name=PIPELINE_NAME,

@@ -6,8 +6,12 @@ page still carries a cursor, so a paginator that stops on a missing cursor would
 more, and one that trusted a repeated cursor could loop forever: both are treated as faults.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
+import dlt
+
+from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 from dlt.sources.helpers.rest_client.auth import HttpBasicAuth
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
@@ -95,3 +99,26 @@ def crm_source(
         "resources": [entity_resource_config(entity) for entity in entities],
     }
     return rest_api_source(config, name=SOURCE_NAME, parallelized=True)
+
+
+def empty_table_resources(entities: tuple[CrmEntity, ...]) -> list[DltResource]:
+    """Resources that create each entity's table with its typed columns and no rows.
+
+    dlt creates a table only when a load carries data for it, so a collection that is empty
+    in the CRM would otherwise have no table and break downstream SQL.
+    """
+    return [
+        dlt.resource(
+            _schema_marker,
+            name=entity.table_name,
+            table_name=entity.table_name,
+            primary_key=entity.primary_key,
+            write_disposition="merge",
+            columns=entity_columns(entity),
+        )
+        for entity in entities
+    ]
+
+
+def _schema_marker() -> Iterator[Any]:
+    yield dlt.mark.materialize_table_schema()

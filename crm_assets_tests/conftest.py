@@ -1,6 +1,7 @@
 """Fixtures: a real emulator on 127.0.0.1, DuckDB files under tmp_path, a real Dagster instance."""
 
 from collections.abc import Callable, Iterator
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +10,8 @@ import pytest
 
 from crm_assets.assets import crm_assets
 from crm_assets.emulator import CrmEmulator, CrmStore
-from crm_assets.resources import CrmApiResource, CrmWarehouseResource
+from crm_assets.resources import PROJECT_DIR, CrmApiResource, CrmWarehouseResource
+from dagster import ExecuteInProcessResult
 from dagster_dlt import DagsterDltResource
 
 SPACE_ID = "test-space"
@@ -35,15 +37,25 @@ def start_emulator() -> Iterator[Callable[[CrmStore], CrmEmulator]]:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster_home")) as temp_instance:
+    """A Dagster instance with the project's shipped instance settings, under tmp_path."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_DIR / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as temp_instance:
         yield temp_instance
 
 
-def crm_resources(emulator: CrmEmulator, database: Path, page_size: int = 100, password: str = PASSWORD) -> dict:
+def crm_resources(
+    emulator: CrmEmulator,
+    database: Path,
+    page_size: int = 100,
+    password: str = PASSWORD,
+    space_id: str = SPACE_ID,
+) -> dict:
     return {
         "dlt": DagsterDltResource(),
         "crm_api": CrmApiResource(
-            api_url=emulator.url, space_id=SPACE_ID, username=USERNAME, password=password, page_size=page_size
+            api_url=emulator.url, space_id=space_id, username=USERNAME, password=password, page_size=page_size
         ),
         "warehouse": CrmWarehouseResource(duckdb_path=str(database), pipelines_dir=str(database.parent / "dlt")),
     }
@@ -54,7 +66,7 @@ def materialize(
     resources: dict,
     selection: str | None = None,
     assets: dg.AssetsDefinition = crm_assets,
-) -> dg.ExecuteInJobResult:
+) -> ExecuteInProcessResult:
     return dg.materialize(
         [assets], resources=resources, instance=instance, selection=selection, raise_on_error=False
     )
@@ -72,7 +84,7 @@ def table_ids(database: Path, table: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def failure_message(result: dg.ExecuteInJobResult) -> str:
+def failure_message(result: ExecuteInProcessResult) -> str:
     """Return the text of every step failure of a run, joined by newlines."""
     failures = [event for event in result.all_events if event.is_step_failure]
     return "\n".join(str(event.step_failure_data.error.message) for event in failures if event.step_failure_data.error)

@@ -109,16 +109,16 @@ def test_job_selects_every_crm_asset():
 
 
 def test_duckdb_path_independent_of_cwd(monkeypatch, tmp_path: Path):
-    monkeypatch.setenv("CRM_DUCKDB_PATH", "relative/crm.duckdb")
+    monkeypatch.setenv("CRM_DUCKDB_PATH", "relative/warehouse.duckdb")
     monkeypatch.chdir(tmp_path)
 
-    assert CrmWarehouseResource().duckdb_file() == PROJECT_DIR / "relative" / "crm.duckdb"
+    assert CrmWarehouseResource().duckdb_file() == PROJECT_DIR / "relative" / "warehouse.duckdb"
 
 
 def test_duckdb_default_path(monkeypatch):
     monkeypatch.delenv("CRM_DUCKDB_PATH", raising=False)
 
-    assert CrmWarehouseResource().duckdb_file() == PROJECT_DIR / ".local" / "crm.duckdb"
+    assert CrmWarehouseResource().duckdb_file() == PROJECT_DIR / ".local" / "warehouse.duckdb"
 
 
 def test_password_hidden_in_resource_config():

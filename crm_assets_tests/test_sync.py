@@ -18,7 +18,7 @@ DEFAULT_COLLECTIONS = [entity.collection for entity in CRM_ENTITIES]
 @pytest.mark.parametrize("records", [0, 1, 99, 100, 101, 250], ids=lambda n: f"{n}-records")
 def test_row_counts_and_requests(records, start_emulator, instance, tmp_path: Path):
     emulator = start_emulator(synthetic_store(records=records, collections=tuple(DEFAULT_COLLECTIONS)))
-    database = tmp_path / "crm.duckdb"
+    database = tmp_path / "warehouse.duckdb"
 
     result = materialize(instance, crm_resources(emulator, database))
 
@@ -33,7 +33,7 @@ def test_row_counts_and_requests(records, start_emulator, instance, tmp_path: Pa
 def test_last_page_cursor_ends_listing(start_emulator, instance, tmp_path: Path):
     store = synthetic_store(records=3, collections=tuple(DEFAULT_COLLECTIONS))
     emulator = start_emulator(store)
-    database = tmp_path / "crm.duckdb"
+    database = tmp_path / "warehouse.duckdb"
 
     result = materialize(instance, crm_resources(emulator, database, page_size=2), selection="crm/accounts")
 
@@ -47,7 +47,7 @@ def test_last_page_cursor_ends_listing(start_emulator, instance, tmp_path: Path)
 
 def test_subset_requests_only_its_collection(start_emulator, instance, tmp_path: Path):
     emulator = start_emulator(synthetic_store(records=5, collections=tuple(DEFAULT_COLLECTIONS)))
-    database = tmp_path / "crm.duckdb"
+    database = tmp_path / "warehouse.duckdb"
 
     result = materialize(instance, crm_resources(emulator, database), selection="crm/contacts")
 
@@ -59,7 +59,7 @@ def test_subset_requests_only_its_collection(start_emulator, instance, tmp_path:
 
 def test_second_sync_is_idempotent(start_emulator, instance, tmp_path: Path):
     emulator = start_emulator(synthetic_store(records=150, collections=tuple(DEFAULT_COLLECTIONS)))
-    database = tmp_path / "crm.duckdb"
+    database = tmp_path / "warehouse.duckdb"
     resources = crm_resources(emulator, database)
 
     first = materialize(instance, resources)
@@ -77,7 +77,7 @@ def test_wrong_password_fails_clearly(start_emulator, instance, tmp_path: Path):
     emulator = start_emulator(synthetic_store(records=5, collections=tuple(DEFAULT_COLLECTIONS)))
     wrong_password = "not-the-secret-Zq9"
 
-    result = materialize(instance, crm_resources(emulator, tmp_path / "crm.duckdb", password=wrong_password))
+    result = materialize(instance, crm_resources(emulator, tmp_path / "warehouse.duckdb", password=wrong_password))
 
     assert not result.success
     message = failure_message(result)
@@ -107,7 +107,7 @@ def crm_resources_without_api(tmp_path: Path) -> dict:
     return {
         "dlt": DagsterDltResource(),
         "crm_api": CrmApiResource(),
-        "warehouse": CrmWarehouseResource(duckdb_path=str(tmp_path / "crm.duckdb")),
+        "warehouse": CrmWarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb")),
     }
 
 
@@ -116,7 +116,7 @@ def test_empty_store_collection_loads_zero_rows(start_emulator, instance, tmp_pa
     for collection in DEFAULT_COLLECTIONS:
         store.add_collection(collection)
     emulator = start_emulator(store)
-    database = tmp_path / "crm.duckdb"
+    database = tmp_path / "warehouse.duckdb"
 
     result = materialize(instance, crm_resources(emulator, database))
 
