@@ -21,6 +21,8 @@ from crm_assets.resources import PROJECT_DIR, CrmWarehouseResource
 
 DEMO_CREDENTIALS = {"CRM_SPACE_ID": "demo-space", "CRM_USERNAME": "demo-token", "CRM_PASSWORD": "demo-secret"}
 EMULATOR_START_TIMEOUT = 60.0
+# The dagster command of the environment that runs this module, not whichever one is on PATH.
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
 def dagster_home() -> Path:
@@ -79,7 +81,7 @@ def print_row_counts(database: Path) -> None:
 
 def run_demo() -> int:
     with running_emulator() as api_url:
-        command = ["dagster", "asset", "materialize", "-m", "crm_assets.definitions", "--select", "*"]
+        command = [DAGSTER, "asset", "materialize", "-m", "crm_assets.definitions", "--select", "*"]
         result = subprocess.run(command, env=local_env(api_url), cwd=PROJECT_DIR)
     if result.returncode != 0:
         print("The demo materialization failed; the run log above names the cause.", file=sys.stderr)
@@ -91,7 +93,7 @@ def run_demo() -> int:
 def run_dev(port: int) -> int:
     with running_emulator() as api_url:
         print(f"CRM emulator at {api_url}; Dagster UI at http://127.0.0.1:{port}")
-        command = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        command = [DAGSTER, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
         try:
             return subprocess.run(command, env=local_env(api_url), cwd=PROJECT_DIR).returncode
         except KeyboardInterrupt:

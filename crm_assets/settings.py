@@ -53,14 +53,15 @@ def _is_loopback(host: str) -> bool:
 def validate_api_url(api_url: str) -> str:
     """Return the API URL without a trailing slash, or raise naming what is wrong."""
     parts = urlsplit(api_url.strip())
+    # Checked first, because the other messages quote the URL.
+    if "@" in parts.netloc:
+        raise CrmConfigError(
+            "CRM_API_URL must not contain credentials; set CRM_USERNAME and CRM_PASSWORD instead."
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CrmConfigError(
             f"CRM_API_URL={api_url!r} is invalid: expected http(s)://HOST, "
             "e.g. https://eu-central.api.example.com."
-        )
-    if parts.username or parts.password:
-        raise CrmConfigError(
-            "CRM_API_URL must not contain credentials; set CRM_USERNAME and CRM_PASSWORD instead."
         )
     if parts.query or parts.fragment:
         raise CrmConfigError(f"CRM_API_URL={api_url!r} is invalid: remove the query or fragment.")
@@ -110,6 +111,11 @@ def build_connection(
         raise CrmConfigError(
             f"Missing CRM setting(s): {', '.join(missing)}. Set these environment variables "
             "(see the README's configuration table) and launch the run again."
+        )
+    if ":" in (username or ""):
+        raise CrmConfigError(
+            "CRM_USERNAME contains ':', which HTTP Basic authentication cannot carry in a user "
+            "name. Copy the API token again from the CRM's API settings."
         )
     return CrmConnection(
         api_url=validate_api_url(api_url or ""),

@@ -132,7 +132,9 @@ def test_page_size_clamped_to_100(emulator, first, expected):
     assert len(fetch(emulator, params={"first": first}).json()["data"]) == expected
 
 
-@pytest.mark.parametrize("first", ["0", "-1", "abc", "1.5", ""], ids=["zero", "negative", "word", "float", "empty"])
+@pytest.mark.parametrize(
+    "first", ["0", "-1", "abc", "1.5", ""], ids=["zero", "negative", "word", "float", "empty"]
+)
 def test_invalid_first_rejected(emulator, first):
     reply = fetch(emulator, params={"first": first})
     body = reply.json()
@@ -160,13 +162,15 @@ def test_cursor_walk_returns_every_id(emulator, store):
     assert len(ids) == len(set(ids)) == 250
     assert set(ids) == {record["id"] for record in store.live_records("Accounts")}
     assert last_page["page_info"]["end_cursor"] is not None
-    assert decode_cursor(last_page["page_info"]["end_cursor"]) == [last_record["created"], last_record["id"]]
+    last_key = [last_record["created"], last_record["id"]]
+    assert decode_cursor(last_page["page_info"]["end_cursor"]) == last_key
 
 
 def test_after_last_cursor_returns_empty(emulator):
     body = fetch(emulator, params={"first": "100"}).json()
     while body["page_info"]["has_next_page"]:
-        body = fetch(emulator, params={"first": "100", "after": body["page_info"]["end_cursor"]}).json()
+        params = {"first": "100", "after": body["page_info"]["end_cursor"]}
+        body = fetch(emulator, params=params).json()
     last_cursor = body["page_info"]["end_cursor"]
 
     past_end = fetch(emulator, params={"first": "100", "after": last_cursor}).json()
@@ -213,12 +217,17 @@ def test_walk_stable_under_inserts(emulator, store):
         params = {"first": "40"} if after is None else {"first": "40", "after": after}
         body = fetch(emulator, params=params).json()
         seen.extend(record["id"] for record in body["data"])
-        store.put("Accounts", {"name": f"Inserted during page {len(seen)}"})
+        # One insert sorts before every walked record (an offset would shift), one after.
+        early = {"id": str(uuid.uuid4()), "created": "2000-01-01 00:00:00.000000+00:00"}
+        store.put_raw("Accounts", early)
+        store.put("Accounts", {"name": f"Inserted after {len(seen)} records"})
         if not body["page_info"]["has_next_page"]:
             break
         after = body["page_info"]["end_cursor"]
     assert len(seen) == len(set(seen))
     assert original_ids <= set(seen)
+    # Seven pages of 40: the late inserts made after pages 1 to 6 come on the last page.
+    assert len(seen) == 250 + 6
 
 
 # Authentication and errors
@@ -235,7 +244,15 @@ def test_walk_stable_under_inserts(emulator, store):
         "Basic %%%",
         "Basic " + base64.b64encode(USERNAME.encode()).decode(),
     ],
-    ids=["missing", "wrong-password", "wrong-username", "trailing-space", "bearer", "bad-base64", "no-colon"],
+    ids=[
+        "missing",
+        "wrong-password",
+        "wrong-username",
+        "trailing-space",
+        "bearer",
+        "bad-base64",
+        "no-colon",
+    ],
 )
 def test_bad_credentials_get_401(emulator, authorization):
     reply = fetch(emulator, authorization=authorization)
@@ -308,7 +325,7 @@ def test_post_returns_405(emulator):
 
 
 def modified_pivot(store: CrmStore) -> str:
-    """Return the `modified` of record 100; synthetic `modified` increases with the index."""
+    """Return the `modified` of record 100. Synthetic `modified` values increase with the index."""
     return store.get("Accounts", record_id("Accounts", 100))["modified"]
 
 
@@ -318,7 +335,11 @@ def modified_pivot(store: CrmStore) -> str:
     ids=["gt", "gte", "lt", "lte", "eq", "not-eq"],
 )
 def test_modified_filter_operators(emulator, store, operator, expected):
-    params = {"filter[modified]": modified_pivot(store), "filter-op[modified]": operator, "first": "100"}
+    params = {
+        "filter[modified]": modified_pivot(store),
+        "filter-op[modified]": operator,
+        "first": "100",
+    }
     body = fetch(emulator, params=params).json()
     assert body["total"] == expected
     assert len(walk(emulator, **params)) == expected
@@ -351,7 +372,10 @@ def test_timestamp_filter_formats(emulator, store, shape):
 @pytest.mark.parametrize(
     "params, parameter",
     [
-        ({"filter[modified]": "2024-01-01", "filter-op[modified]": "between"}, "filter-op[modified]"),
+        (
+            {"filter[modified]": "2024-01-01", "filter-op[modified]": "between"},
+            "filter-op[modified]",
+        ),
         ({"filter[modified]": "yesterday", "filter-op[modified]": "gte"}, "filter[modified]"),
         ({"filter-op[created]": "gt"}, "filter[created]"),
         ({"include-deleted": "maybe"}, "include-deleted"),
@@ -370,21 +394,34 @@ def test_invalid_parameter_rejected(emulator, params, parameter):
 @pytest.mark.parametrize(
     "collection, params, predicate",
     [
-        ("Accounts", {"filter[name]": "north", "filter-op[name]": "contains"}, lambda r: "north" in r["name"].lower()),
+        (
+            "Accounts",
+            {"filter[name]": "north", "filter-op[name]": "contains"},
+            lambda r: "north" in r["name"].lower(),
+        ),
         ("Accounts", {"filter[country]": "Kenya"}, lambda r: r["country"] == "Kenya"),
-        ("Accounts", {"filter[employees]": "10000", "filter-op[employees]": "gt"}, lambda r: r["employees"] > 10000),
+        (
+            "Accounts",
+            {"filter[employees]": "10000", "filter-op[employees]": "gt"},
+            lambda r: r["employees"] > 10000,
+        ),
         ("Contacts", {"filter-op[title]": "null"}, lambda r: r["title"] is None),
         ("Contacts", {"filter-op[title]": "not-null"}, lambda r: r["title"] is not None),
         (
             "Accounts",
-            {"filter[country]": "Japan", "filter[employees]": "5000", "filter-op[employees]": "lte"},
+            {
+                "filter[country]": "Japan",
+                "filter[employees]": "5000",
+                "filter-op[employees]": "lte",
+            },
             lambda r: r["country"] == "Japan" and r["employees"] <= 5000,
         ),
     ],
     ids=["contains", "string-eq", "number-gt", "null", "not-null", "two-filters"],
 )
 def test_field_filters_match_python(emulator, store, collection, params, predicate):
-    expected = sorted(record["id"] for record in store.live_records(collection) if predicate(record))
+    records = store.live_records(collection)
+    expected = sorted(record["id"] for record in records if predicate(record))
     found = sorted(record["id"] for record in walk(emulator, collection, first="100", **params))
     assert len(expected) > 0
     assert found == expected
@@ -422,7 +459,8 @@ def test_incremental_read_sees_changes(emulator, store):
 
     changes = walk(emulator, **params)
 
-    assert [record["id"] for record in changes[1:]] == [updated["id"], deleted["id"], inserted["id"]]
+    changed_ids = [record["id"] for record in changes[1:]]
+    assert changed_ids == [updated["id"], deleted["id"], inserted["id"]]
     assert changes[0]["modified"] == last_seen
     assert changes[1]["name"] == "Renamed"
     assert changes[2]["is_deleted"] is True
@@ -544,7 +582,8 @@ def test_repeat_cursor_returns_first_cursor(emulator):
     emulator.faults = Faults(repeat_cursor=True)
     first = fetch(emulator, params={"first": "50"}).json()["page_info"]
     second = fetch(emulator, params={"first": "50", "after": first["end_cursor"]}).json()
-    third = fetch(emulator, params={"first": "50", "after": second["page_info"]["end_cursor"]}).json()
+    third_params = {"first": "50", "after": second["page_info"]["end_cursor"]}
+    third = fetch(emulator, params=third_params).json()
     assert second["page_info"]["end_cursor"] == first["end_cursor"]
     assert second["page_info"]["has_next_page"] is True
     assert third["data"] == second["data"]
@@ -579,14 +618,15 @@ def test_invalid_faults_raise(arguments):
 
 def test_requests_recorded_with_status(emulator):
     emulator.faults = Faults(rate_limit_first=1)
-    fetch(emulator, params={"filter[modified]": "2024-01-01 00:00:00", "first": "5"})
+    accounts_params = {"filter[modified]": "2024-01-01 00:00:00", "first": "5"}
+    fetch(emulator, params=accounts_params)
     fetch(emulator, "Clients", {"first": "5"})
     fetch(emulator, path="/not/an/api/path")
-    expected_path = "/api/v100/rest/spaces/demo-space/entities/Accounts"
+    prefix = "/api/v100/rest/spaces/demo-space/entities"
 
     assert emulator.requests == [
-        RequestRecord("Accounts", {"filter[modified]": "2024-01-01 00:00:00", "first": "5"}, 429, expected_path),
-        RequestRecord("Clients", {"first": "5"}, 200, expected_path.replace("Accounts", "Clients")),
+        RequestRecord("Accounts", accounts_params, 429, f"{prefix}/Accounts"),
+        RequestRecord("Clients", {"first": "5"}, 200, f"{prefix}/Clients"),
     ]
     assert [record.collection for record in emulator.list_requests("Clients")] == ["Clients"]
     assert PASSWORD not in repr(emulator.requests)
@@ -606,12 +646,13 @@ def test_keep_alive_reuses_connection(emulator):
         connection.request("GET", path, headers=headers)
         second = connection.getresponse()
         second.read()
+        socket_after_second = connection.sock
     finally:
         connection.close()
     assert first.status == second.status == 200
     assert first.headers["Content-Length"] is not None
     assert socket_after_first is not None
-    assert connection.sock is None or socket_after_first is connection.sock
+    assert socket_after_second is socket_after_first
 
 
 def test_url_requires_running_emulator(store):
@@ -702,14 +743,18 @@ def test_sample_references_resolve(sample_store):
     client_ids = {record["id"] for record in clients}
     opportunities = sample_store.all_records("Opportunities")
 
-    assert {record["primary_account_id"] for record in sample_store.all_records("Contacts")} <= account_ids
+    contacts = sample_store.all_records("Contacts")
+    assert {record["primary_account_id"] for record in contacts} <= account_ids
     assert {record["owner_id"] for record in sample_store.all_records("Accounts")} <= client_ids
     assert {record["owner_id"] for record in opportunities} <= client_ids
     assert sum(1 for record in opportunities if record["account_id"] is None) == 1_425
     assert {record["account_id"] for record in opportunities} - {None} <= account_ids
     parents = {record["parent_account_id"] for record in sample_store.all_records("Accounts")}
     assert parents - {None} <= account_ids
-    assert sum(1 for record in clients if record["role"] == "manager" and record["manager_id"] is None) == 6
+    managers = [record for record in clients if record["role"] == "manager"]
+    assert len(managers) == 6
+    assert all(record["manager_id"] is None for record in managers)
+    assert {record["manager_id"] for record in clients} - {None} == {r["id"] for r in managers}
 
 
 def test_sample_timestamps_are_ordered(sample_store):
@@ -780,7 +825,9 @@ def test_cli_serves_until_sigterm(tmp_path: Path):
         "--space-id", "cli-space", "--ready-file", str(ready_file),
     ]
     env = {**os.environ, "CRM_EMULATOR_PASSWORD": password}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 20
         while not ready_file.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -802,9 +849,8 @@ def test_cli_serves_until_sigterm(tmp_path: Path):
 
 
 def test_cli_help_names_units():
-    completed = subprocess.run(
-        [sys.executable, "-m", "crm_assets.emulator", "--help"], capture_output=True, text=True, timeout=20
-    )
+    command = [sys.executable, "-m", "crm_assets.emulator", "--help"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=20)
     assert completed.returncode == 0
     assert "milliseconds" in completed.stdout
     assert "--ready-file" in completed.stdout

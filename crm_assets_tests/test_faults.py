@@ -124,7 +124,7 @@ def test_forbidden_collection_spares_others(start_emulator, instance, tmp_path: 
 
     assert not result.success
     message = failure_message(result)
-    assert "1 CRM collection(s) failed: Activities" in message
+    assert "1 CRM collection(s) failed: Activities. Loaded: Accounts, Clients, Contacts, Entities." in message
     assert "HTTP 403" in message
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
     assert materialized == {"accounts", "clients", "contacts", "entities"}

@@ -78,3 +78,8 @@ def test_retry_after_http_date():
     now = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)
 
     assert parse_retry_after("Fri, 04 Dec 2026 12:00:30 GMT", now=now) == 30.0
+
+
+def test_username_with_colon_rejected():
+    with pytest.raises(CrmConfigError, match="CRM_USERNAME contains ':'"):
+        build_connection(**{**VALID, "username": "token:part"})

@@ -26,22 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
             "with the base URL when ready and stops cleanly on SIGTERM or SIGINT."
         ),
     )
-    parser.add_argument("--port", type=_port, default=0, help="TCP port; 0 (default) picks a free port.")
+    _add_server_options(parser)
+    _add_dataset_options(parser)
+    _add_fault_options(parser)
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dataset",
-        choices=("sample", "synthetic"),
-        default="sample",
-        help="sample: the bundled real sample data (default); synthetic: generated records.",
+        "--port", type=_port, default=0, help="TCP port; 0 (default) picks a free port."
     )
-    parser.add_argument(
-        "--records", type=_non_negative, default=1000,
-        help="Number of records per collection for --dataset synthetic (default 1000).",
-    )
-    parser.add_argument(
-        "--collections", default=",".join(DEFAULT_COLLECTIONS),
-        help="Comma-separated collections for --dataset synthetic (default: %(default)s).",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the synthetic field values (default 0).")
     parser.add_argument(
         "--space-id", default=os.environ.get("CRM_EMULATOR_SPACE_ID", "demo-space"),
         help="Space id in the URL path (default: $CRM_EMULATOR_SPACE_ID or demo-space).",
@@ -54,41 +48,65 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", default=os.environ.get("CRM_EMULATOR_PASSWORD", "demo-secret"),
         help=(
             "HTTP Basic password, the API secret (default: $CRM_EMULATOR_PASSWORD or "
-            "demo-secret). Prefer the environment variable: other users can read arguments."
+            "demo-secret). Prefer the variable, because other local users can read "
+            "command-line arguments."
         ),
     )
     parser.add_argument(
-        "--latency-ms", type=float, default=0.0, help="Delay added to every listing response, in milliseconds."
-    )
-    parser.add_argument(
-        "--rate-limit-every", type=_non_negative, default=0,
-        help="Answer every Nth listing request with 429 (default 0: never).",
-    )
-    parser.add_argument(
-        "--retry-after", default="1",
-        help="Retry-After header of each 429: seconds or an HTTP date (default 1).",
-    )
-    parser.add_argument(
-        "--server-error-every", type=_non_negative, default=0,
-        help="Answer every Mth listing request with --server-error-status (default 0: never).",
-    )
-    parser.add_argument(
-        "--server-error-status", type=_server_error_status, default=500, help="HTTP status of injected server errors (default 500)."
-    )
-    parser.add_argument(
-        "--ready-file", type=Path,
+        "--ready-file", type=Path, metavar="PATH",
         help="Write the base URL to this file once listening (atomically) and delete it on stop.",
     )
     parser.add_argument("--verbose", action="store_true", help="Log every request to stderr.")
-    return parser
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        choices=("sample", "synthetic"),
+        default="sample",
+        help="sample: the bundled real sample data (default); synthetic: generated records.",
+    )
+    parser.add_argument(
+        "--records", type=_non_negative, default=1000, metavar="N",
+        help="Number of records per collection for --dataset synthetic (default 1000).",
+    )
+    parser.add_argument(
+        "--collections", default=",".join(DEFAULT_COLLECTIONS), metavar="NAMES",
+        help="Comma-separated collections for --dataset synthetic (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="Seed of the synthetic field values (default 0)."
+    )
+
+
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--latency-ms", type=_non_negative_float, default=0.0, metavar="MS",
+        help="Delay added to every listing response, in milliseconds (default 0).",
+    )
+    parser.add_argument(
+        "--rate-limit-every", type=_non_negative, default=0, metavar="N",
+        help="Respond to every Nth listing request with 429 (default 0: never).",
+    )
+    parser.add_argument(
+        "--retry-after", default="1", metavar="VALUE",
+        help="Retry-After header of each 429: seconds or an HTTP date (default 1).",
+    )
+    parser.add_argument(
+        "--server-error-every", type=_non_negative, default=0, metavar="M",
+        help="Respond to every Mth listing request with --server-error-status (default 0: never).",
+    )
+    parser.add_argument(
+        "--server-error-status", type=_server_error_status, default=500, metavar="STATUS",
+        help="HTTP status (5xx) of injected server errors (default 500).",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    if args.latency_ms < 0:
-        logger.error("--latency-ms must not be negative, got %s.", args.latency_ms)
-        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
     emulator = CrmEmulator(
         build_store(args),
         space_id=args.space_id,
@@ -162,6 +180,13 @@ def _server_error_status(text: str) -> int:
     if not 500 <= status <= 599:
         raise argparse.ArgumentTypeError(f"must be a 5xx HTTP status, got {status}")
     return status
+
+
+def _non_negative_float(text: str) -> float:
+    number = float(text)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return number
 
 
 def _non_negative(text: str) -> int:

@@ -2,6 +2,8 @@
 
 from http import HTTPStatus
 
+from crm_assets.emulator.response import Response, json_response
+
 
 class ApiError(Exception):
     """An error that the emulator sends as an HTTP status with the API's error body."""
@@ -22,10 +24,19 @@ class ApiError(Exception):
     def body(self) -> dict:
         return error_body(self.status, self.name, self.message)
 
+    def response(self) -> Response:
+        return json_response(self.status, self.body(), self.headers)
+
 
 def error_body(status: int, name: str, message: str) -> dict:
     """Return the API's error body, e.g. for 404 with name "ERROR_NOT_FOUND"."""
-    return {"success": False, "http_status": status, "code": status, "name": name, "message": message}
+    return {
+        "success": False,
+        "http_status": status,
+        "code": status,
+        "name": name,
+        "message": message,
+    }
 
 
 def invalid_parameter(parameter: str, problem: str) -> ApiError:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from crm_assets.emulator.errors import ApiError, status_error_name
+from crm_assets.emulator.response import Response
 
 _MALFORMED_BODY = b'{"success": true, "data": ['
 _MAINTENANCE_PAGE = (
@@ -12,25 +13,16 @@ _MAINTENANCE_PAGE = (
 )
 
 
-@dataclass(frozen=True)
-class CannedResponse:
-    """A fixed response that replaces the normal one."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-
 @dataclass
 class Faults:
     """Failures to inject, all off by default.
 
     Request numbers count the listing requests (GET of an entities collection, in any
     collection) from 1, starting when this object is assigned to `CrmEmulator.faults`.
-    Assign a new object to reset the count. Rate limits and server errors are applied
-    before authentication, like a gateway would. The `*_at` sets, `has_next_as_string`
-    and `repeat_cursor` change only responses that would otherwise be a 200 page,
-    except `html_at` and `malformed_at`, which replace any response.
+    Assign a new object to reset the count. Stalls and latency come first. Then rate
+    limits and server errors apply before authentication, as at a gateway, and then
+    `html_at` and `malformed_at` replace whatever response would follow. The other
+    `*_at` sets, `has_next_as_string` and `repeat_cursor` change only 200 pages.
     """
 
     rate_limit_every: int = 0
@@ -41,7 +33,7 @@ class Faults:
     server_error_status: int = 500
     latency_seconds: float = 0.0
     stall_seconds: float = 0.0
-    # Request numbers that stall; None stalls every request.
+    # Request numbers that stall, or None to stall every request.
     stall_at: set[int] | None = None
     malformed_at: set[int] = field(default_factory=set)
     html_at: set[int] = field(default_factory=set)
@@ -54,12 +46,16 @@ class Faults:
 
     def __post_init__(self) -> None:
         for name in ("rate_limit_every", "rate_limit_first", "server_error_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Faults.{name} must be 0 (off) or positive, got {getattr(self, name)}.")
-        if self.latency_seconds < 0 or self.stall_seconds < 0:
-            raise ValueError("Faults.latency_seconds and Faults.stall_seconds must not be negative.")
-        if not 100 <= self.server_error_status <= 599:
-            raise ValueError(f"Faults.server_error_status must be an HTTP status, got {self.server_error_status}.")
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"Faults.{name} must be 0 (off) or positive, got {value}.")
+        for name in ("latency_seconds", "stall_seconds"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"Faults.{name} must not be negative, got {value}.")
+        status = self.server_error_status
+        if not 100 <= status <= 599:
+            raise ValueError(f"Faults.server_error_status must be an HTTP status, got {status}.")
         self.forbidden_collections = frozenset(self.forbidden_collections)
 
     def stall_for(self, number: int) -> float:
@@ -82,12 +78,12 @@ class Faults:
             return ApiError(status, status_error_name(status), "Injected server fault.")
         return None
 
-    def canned_response(self, number: int) -> CannedResponse | None:
+    def canned_response(self, number: int) -> Response | None:
         """Return the HTML maintenance page or truncated JSON for request `number`, or None."""
         if number in self.html_at:
-            return CannedResponse(200, "text/html; charset=utf-8", _MAINTENANCE_PAGE)
+            return Response(200, "text/html; charset=utf-8", _MAINTENANCE_PAGE)
         if number in self.malformed_at:
-            return CannedResponse(200, "application/json", _MALFORMED_BODY)
+            return Response(200, "application/json", _MALFORMED_BODY)
         return None
 
     def reshape_page(self, number: int, body: dict, first_page_end_cursor: str) -> dict:

@@ -20,7 +20,7 @@ _BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
 @dataclass(frozen=True)
 class FieldFilter:
-    """One condition on a record field; a listing returns records that match them all.
+    """One condition on a record field. A listing returns the records that match all filters.
 
     Comparison rules: a timestamp string is compared as a datetime when the filter
     value is a timestamp too, numbers compare numerically, booleans accept
@@ -51,8 +51,8 @@ class FieldFilter:
         """Return -1, 0 or 1 comparing the record value with the filter value, or None."""
         text = self.value or ""
         if isinstance(value, bool):
-            wanted = _BOOLEAN_WORDS.get(text.lower())
-            return None if wanted is None else _sign(int(value) - int(wanted))
+            expected = _BOOLEAN_WORDS.get(text.lower())
+            return None if expected is None else _sign(int(value) - int(expected))
         if isinstance(value, int | float):
             try:
                 return _sign(value - float(text))
@@ -77,7 +77,7 @@ _ORDER_TESTS = {
 
 
 def parse_filters(params: dict[str, str]) -> list[FieldFilter]:
-    """Build the filters of a request; raises ApiError (400) naming a bad parameter."""
+    """Build the filters of a request. Raises ApiError (400) naming a bad parameter."""
     fields: set[str] = set()
     for name in params:
         match = _FILTER_PARAMETER.fullmatch(name) or _OPERATOR_PARAMETER.fullmatch(name)
@@ -99,7 +99,9 @@ def _parse_filter(field: str, params: dict[str, str]) -> FieldFilter:
     if operator in _VALUELESS_OPERATORS:
         return FieldFilter(field, operator, value, None)
     if value is None:
-        raise invalid_parameter(value_parameter, f"is missing; operator {operator!r} needs a value.")
+        raise invalid_parameter(
+            value_parameter, f"is missing, but operator {operator!r} needs a value."
+        )
     timestamp = parse_timestamp(value.strip())
     if field in TIMESTAMP_FIELDS and operator != "contains" and timestamp is None:
         raise invalid_parameter(

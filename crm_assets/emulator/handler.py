@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 import re
 from http.server import BaseHTTPRequestHandler
@@ -13,9 +12,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from crm_assets.emulator.errors import ApiError, not_found
-from crm_assets.emulator.faults import CannedResponse, Faults
+from crm_assets.emulator.faults import Faults
 from crm_assets.emulator.listing import Page
 from crm_assets.emulator.query import parse_query
+from crm_assets.emulator.response import Response, json_response
 
 if TYPE_CHECKING:
     from crm_assets.emulator.server import CrmEmulator, EmulatorHTTPServer
@@ -30,7 +30,7 @@ _UNAUTHORIZED_MESSAGE = (
 
 
 class CrmRequestHandler(BaseHTTPRequestHandler):
-    """Serves GET of `/api/v100/rest/spaces/{space_id}/entities/{Collection}`."""
+    """Request handler for GET of `/api/v100/rest/spaces/{space_id}/entities/{Collection}`."""
 
     protocol_version = "HTTP/1.1"
     server_version = "CrmEmulator/1.0"
@@ -61,12 +61,15 @@ class CrmRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         match = LIST_PATH.fullmatch(url.path)
         if match is None:
-            self.send_api_error(not_found("No API endpoint exists at this path."))
+            self.send(not_found("No API endpoint exists at this path.").response())
             return
         space_id, collection = unquote(match.group(1)), unquote(match.group(2))
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        status = self.serve_listing(space_id, collection, params)
-        self.emulator.record_request(collection, params, status, url.path)
+        response = self.serve_listing(space_id, collection, params)
+        # Recorded before sending, so a client that gave up on a stalled request
+        # still finds it in the log.
+        self.emulator.record_request(collection, params, response.status, url.path)
+        self.send(response)
 
     def do_POST(self) -> None:
         self.reject_method()
@@ -91,10 +94,10 @@ class CrmRequestHandler(BaseHTTPRequestHandler):
             f"Method {self.command} is not supported: the emulator serves GET only.",
             headers={"Allow": "GET"},
         )
-        self.send_api_error(error)
+        self.send(error.response())
 
-    def serve_listing(self, space_id: str, collection: str, params: dict[str, str]) -> int:
-        """Answer one listing request, faults included, and return the HTTP status sent."""
+    def serve_listing(self, space_id: str, collection: str, params: dict[str, str]) -> Response:
+        """Build the response to one listing request, faults included."""
         number, faults = self.emulator.next_request()
         self.emulator.pause(faults.stall_for(number) + faults.latency_seconds)
         try:
@@ -103,17 +106,17 @@ class CrmRequestHandler(BaseHTTPRequestHandler):
                 raise gateway_error
             canned = faults.canned_response(number)
             if canned is not None:
-                return self.send_canned(canned)
+                return canned
             self.authenticate()
             self.check_collection(space_id, collection, faults)
             page = self.emulator.lister.list_page(collection, parse_query(params))
         except ApiError as error:
-            return self.send_api_error(error)
+            return error.response()
         except Exception:
             logger.exception("Listing %s failed with an unexpected error.", collection)
-            return self.send_api_error(ApiError(500, "ERROR_INTERNAL", "Internal emulator error."))
+            return ApiError(500, "ERROR_INTERNAL", "Internal emulator error.").response()
         body = faults.reshape_page(number, page_body(page), page.first_page_end_cursor)
-        return self.send_json(200, body)
+        return json_response(200, body)
 
     def authenticate(self) -> None:
         emulator = self.emulator
@@ -139,26 +142,14 @@ class CrmRequestHandler(BaseHTTPRequestHandler):
         if not emulator.store.has_collection(collection):
             raise not_found("Collection not found.")
 
-    def send_api_error(self, error: ApiError) -> int:
-        return self.send_json(error.status, error.body(), error.headers)
-
-    def send_canned(self, canned: CannedResponse) -> int:
-        self.send_body(canned.status, canned.content_type, canned.body, {})
-        return canned.status
-
-    def send_json(self, status: int, body: dict, headers: dict[str, str] | None = None) -> int:
-        data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
-        self.send_body(status, "application/json", data, headers or {})
-        return status
-
-    def send_body(self, status: int, content_type: str, data: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
+    def send(self, response: Response) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(response.body)
 
 
 def page_body(page: Page) -> dict:
@@ -177,7 +168,7 @@ def page_body(page: Page) -> dict:
 
 
 def credentials_match(header: str | None, username: str, password: str) -> bool:
-    """Check an Authorization header for HTTP Basic credentials equal to the given ones.
+    """Return True if the Authorization header has HTTP Basic credentials equal to the given ones.
 
     The decoded credentials are split at the first colon, so the password may contain
     colons. Both parts are compared with the UTF-8 bytes of `username` and `password`.

@@ -9,8 +9,8 @@ from crm_assets.emulator.query import EMPTY_CURSOR, ListQuery, SortField, encode
 from crm_assets.emulator.store import CrmStore
 from crm_assets.emulator.timestamps import parse_timestamp
 
-# Number of ordered and filtered views kept; a paged read reuses one view per page
-# until the collection changes.
+# Number of ordered and filtered views kept. A paged read reuses one view for all its
+# pages until the collection changes.
 _VIEW_CACHE_SIZE = 32
 
 
@@ -55,7 +55,7 @@ def sort_key(value: object) -> tuple:
 
 
 class RecordLister:
-    """Serves pages of a store's collections, caching ordered views per store version."""
+    """Page builder for a store's collections, with ordered views cached per store version."""
 
     def __init__(self, store: CrmStore) -> None:
         self.store = store

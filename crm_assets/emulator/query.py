@@ -25,7 +25,7 @@ class SortField:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A validated listing request; `order` always ends with the `id` tie-breaker."""
+    """A validated listing request. Its `order` always ends with the `id` tie-breaker."""
 
     page_size: int
     order: tuple[SortField, ...]
@@ -37,7 +37,7 @@ class ListQuery:
 
 
 def parse_query(params: dict[str, str]) -> ListQuery:
-    """Validate the query parameters; raises ApiError (400) naming the first bad one.
+    """Validate the query parameters. Raises ApiError (400) naming the first bad one.
 
     Unknown parameters are ignored.
     """
@@ -61,7 +61,7 @@ def encode_cursor(values: list) -> str:
 
 
 def decode_cursor(cursor: str, length: int) -> tuple:
-    """Decode an `after` cursor into its key values; raises ApiError (400) if invalid.
+    """Decode an `after` cursor into its key values. Raises ApiError (400) if invalid.
 
     Accepts the standard and the URL-safe base64 alphabets, missing padding, and a
     space where a client sent an unescaped "+". The key must have `length` values,

@@ -23,7 +23,7 @@ TASK_TYPE_ID = record_id("ActivityTypes", "Task")
 
 
 def base_record(collection: str, key: str, created: str, modified: str) -> dict:
-    """Return the server fields of a record; revision 2 means it changed once after creation."""
+    """Return the server fields of a record. Revision 2 means it changed once after creation."""
     return {
         "id": record_id(collection, key),
         "created": created,
@@ -55,7 +55,9 @@ def build_clients(teams: list[dict[str, str]], pipeline: list[dict[str, str]]) -
     return clients
 
 
-def _client(name: str, team: dict[str, str], last_date: str, index: int, manager_id: str | None) -> dict:
+def _client(
+    name: str, team: dict[str, str], last_date: str, index: int, manager_id: str | None
+) -> dict:
     first_name, _, last_name = name.partition(" ")
     last_active = stamp(last_date, 18, index)
     record = base_record("Clients", name, stamp(SETUP_DATE, 8, index), last_active)
@@ -149,9 +151,8 @@ def build_activities(pipeline: list[dict[str, str]]) -> list[dict]:
 def _appointment(row: dict[str, str], sequence: int) -> dict:
     day = row["engage_date"]
     account = f" for {row['account']}" if row["account"] else ""
-    record = base_record(
-        "Activities", f"{row['opportunity_id']}:engage", stamp(day, 8, sequence), stamp(day, 11, sequence)
-    )
+    key = f"{row['opportunity_id']}:engage"
+    record = base_record("Activities", key, stamp(day, 8, sequence), stamp(day, 11, sequence))
     record.update(
         subject=f"Discovery meeting: {row['product']}{account}",
         status="done",
@@ -169,7 +170,8 @@ def _close_task(row: dict[str, str], sequence: int) -> dict:
     day = row["close_date"]
     account = f" with {row['account']}" if row["account"] else ""
     created = stamp(row["engage_date"] or day, 9, sequence)
-    record = base_record("Activities", f"{row['opportunity_id']}:close", created, stamp(day, 17, sequence))
+    key = f"{row['opportunity_id']}:close"
+    record = base_record("Activities", key, created, stamp(day, 17, sequence))
     record.update(
         subject=f"Close deal: {row['product']}{account}",
         status="done",

@@ -20,9 +20,9 @@ HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """A listing request as the emulator received it; the Authorization header is never kept.
+    """A listing request as the emulator received it, without the Authorization header.
 
-    `params` holds the decoded query parameters (the last value of a repeated name),
+    `params` contains the decoded query parameters (the last value of a repeated name),
     and `path` is the URL path without the query.
     """
 
@@ -36,6 +36,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     """Threading HTTP server that tracks open connections so stop() can close them."""
 
     daemon_threads = True
+    # Listen backlog; the default of 5 is small for clients that open many connections.
+    request_queue_size = 64
 
     def __init__(self, port: int, emulator: "CrmEmulator") -> None:
         self.emulator = emulator
@@ -71,8 +73,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 class CrmEmulator:
     """HTTP emulator of the CRM REST API (version 100) serving one space from a CrmStore.
 
-    Use it as a context manager, or call start() and stop(). `port=0` picks a free
-    port; `url` is the API base URL without a path.
+    Use it as a context manager, or call start() and stop(). With `port=0` the
+    operating system picks a free port, and `url` tells which.
     """
 
     def __init__(
@@ -90,7 +92,7 @@ class CrmEmulator:
         self.password = password
         self.verbose = verbose
         self.lister = RecordLister(store)
-        # Collections that answer 403, in addition to Faults.forbidden_collections.
+        # Collections that respond with 403, in addition to Faults.forbidden_collections.
         self.forbidden_collections: set[str] = set()
         self._port = port
         self._lock = threading.Lock()
@@ -118,15 +120,16 @@ class CrmEmulator:
 
     @property
     def url(self) -> str:
-        """Return the API base URL, e.g. "http://127.0.0.1:8765"; raises if not running."""
-        if self._server is None:
-            raise RuntimeError("The emulator is not running: call start() or use it in a with block.")
-        return f"http://{HOST}:{self._server.server_address[1]}"
+        """API base URL without a path, e.g. "http://127.0.0.1:8765". Raises if not running."""
+        return f"http://{HOST}:{self.port}"
 
     @property
     def port(self) -> int:
+        """Bound TCP port. Raises RuntimeError if the emulator is not running."""
         if self._server is None:
-            raise RuntimeError("The emulator is not running: call start() or use it in a with block.")
+            raise RuntimeError(
+                "The emulator is not running: call start() or use it in a with block."
+            )
         return self._server.server_address[1]
 
     @property
@@ -144,7 +147,7 @@ class CrmEmulator:
             self._requests.clear()
 
     def start(self) -> "CrmEmulator":
-        """Bind the port and serve in a daemon thread; raises RuntimeError if running."""
+        """Bind the port and serve in a daemon thread. Raises RuntimeError if already running."""
         if self._server is not None:
             raise RuntimeError("The emulator is already running.")
         self._stopping.clear()
@@ -184,17 +187,23 @@ class CrmEmulator:
         self.stop()
 
     def next_request(self) -> tuple[int, Faults]:
-        """Count a listing request; return its number and the faults in force for it."""
+        """Count a listing request and return its number and the faults in force for it."""
         with self._lock:
             self._request_number += 1
             return self._request_number, self._faults
 
-    def record_request(self, collection: str, params: dict[str, str], status: int, path: str) -> None:
+    def record_request(
+        self, collection: str, params: dict[str, str], status: int, path: str
+    ) -> None:
+        record = RequestRecord(collection, dict(params), status, path)
         with self._lock:
-            self._requests.append(RequestRecord(collection, dict(params), status, path))
+            self._requests.append(record)
 
     def is_forbidden(self, collection: str, faults: Faults) -> bool:
-        return collection in self.forbidden_collections or collection in faults.forbidden_collections
+        return (
+            collection in self.forbidden_collections
+            or collection in faults.forbidden_collections
+        )
 
     def pause(self, seconds: float) -> None:
         """Sleep for `seconds`, returning early when the emulator stops."""

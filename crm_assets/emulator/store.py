@@ -16,7 +16,7 @@ class CrmStore:
 
     Stored record dicts are never mutated: every write stores a new dict, so a
     snapshot of references stays consistent while other threads write. Records keep
-    their insertion order; an update keeps the record's position.
+    their insertion order, and an update keeps the record's position.
     """
 
     def __init__(self, clock_start: datetime | None = None) -> None:
