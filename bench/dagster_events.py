@@ -42,12 +42,12 @@ def read_run_timings(dagster_home: Path) -> RunTimings:
         if event.event_type in _MILESTONES:
             timings.event_times.setdefault(event.event_type.name, entry.timestamp)
         if event.event_type == DagsterEventType.STEP_SUCCESS and event.step_key == STEP_KEY:
-            step_seconds = event.event_specific_data.duration_ms / 1000
+            step_seconds = event.step_success_data.duration_ms / 1000
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-            materialization = event.event_specific_data.materialization
+            materialization = event.step_materialization_data.materialization
             pages = materialization.metadata.get("crm/pages")
-            if pages is not None:
-                timings.pages[materialization.asset_key.to_user_string()] = int(pages.value)
+            if isinstance(pages, dg.IntMetadataValue) and pages.value is not None:
+                timings.pages[materialization.asset_key.to_user_string()] = pages.value
     if step_seconds is None:
         raise RuntimeError(f"The run in {dagster_home} has no STEP_SUCCESS event for step {STEP_KEY!r}.")
     timings.step_seconds = step_seconds

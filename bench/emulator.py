@@ -14,9 +14,11 @@ from pathlib import Path
 
 import psutil
 import requests
+from requests.auth import HTTPBasicAuth
 
 from bench.processes import BenchmarkError, die_with_parent
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 SPACE_ID = "bench-space"
 USERNAME = "bench-token"
 # A password with characters that HTTP Basic must carry byte for byte.
@@ -50,13 +52,18 @@ class Emulator:
 
 @contextmanager
 def running_emulator(
-    records: int, latency_ms: float, collections: list[str], folder: Path
+    records: int, latency_ms: float, collections: list[str], folder: Path, nodelay: bool = False
 ) -> Iterator[Emulator]:
-    """Start `python -m crm_assets.emulator` with synthetic records; stop it on exit."""
-    ready_file = folder / "emulator-url"
-    log_path = folder / "emulator.log"
+    """Start `python -m crm_assets.emulator` with synthetic records; stop it on exit.
+
+    With `nodelay`, start it through `bench.emulator_nodelay` instead.
+    """
+    module = "bench.emulator_nodelay" if nodelay else "crm_assets.emulator"
+    suffix = "-nodelay" if nodelay else ""
+    ready_file = folder / f"emulator{suffix}-url"
+    log_path = folder / f"emulator{suffix}.log"
     command = [
-        sys.executable, "-m", "crm_assets.emulator", "--port", "0",
+        sys.executable, "-m", module, "--port", "0",
         "--dataset", "synthetic", "--records", str(records),
         "--collections", ",".join(collections), "--latency-ms", f"{latency_ms:g}",
         "--space-id", SPACE_ID, "--username", USERNAME, "--ready-file", str(ready_file),
@@ -64,7 +71,7 @@ def running_emulator(
     env = {**os.environ, "CRM_EMULATOR_PASSWORD": PASSWORD}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT,
+            command, env=env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent(signal.SIGTERM),
         )
         try:
@@ -98,7 +105,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def new_session() -> requests.Session:
     session = requests.Session()
-    session.auth = (USERNAME.encode("utf-8"), PASSWORD.encode("utf-8"))
+    # Bytes, because requests encodes a str password as Latin-1, which cannot carry "€".
+    session.auth = HTTPBasicAuth(USERNAME.encode("utf-8"), PASSWORD.encode("utf-8"))
     return session
 
 

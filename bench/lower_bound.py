@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import requests
+from requests.auth import HTTPBasicAuth
 
 from crm_assets.entities import CRM_ENTITIES
 
@@ -28,7 +29,7 @@ def fetch_collection(base_url: str, collection: str, auth: tuple[bytes, bytes], 
     pages = 0
     params: dict[str, str | int] = {"first": PAGE_SIZE}
     with requests.Session() as session, target.open("w", encoding="utf-8") as output:
-        session.auth = auth
+        session.auth = HTTPBasicAuth(*auth)
         while True:
             response = session.get(base_url + collection, params=params, timeout=REQUEST_TIMEOUT)
             response.raise_for_status()

@@ -39,6 +39,14 @@ class ChildResult:
     max_rss_bytes: int
     tree_peak_rss_bytes: int
     log_path: Path
+    # Sampled peak RSS of each process of the tree, keyed by "pid command".
+    process_peaks: dict[str, int]
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """Return the last `lines` lines of a log file, for error messages."""
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def die_with_parent(death_signal: signal.Signals) -> Callable[[], None]:
@@ -63,6 +71,9 @@ class _Watchdog(threading.Thread):
         self.deadline = time.monotonic() + timeout
         self.memory_limit_bytes = memory_limit_bytes
         self.peak_bytes = 0
+        self._peaks: dict[int, int] = {}
+        # The latest command seen per pid: a new child shows its parent's until it calls exec.
+        self._commands: dict[int, str] = {}
         self.killed_because: str | None = None
         self.done = threading.Event()
 
@@ -72,7 +83,7 @@ class _Watchdog(threading.Thread):
         except psutil.NoSuchProcess:
             return
         while not self.done.wait(SAMPLE_INTERVAL):
-            self.peak_bytes = max(self.peak_bytes, _tree_rss(root))
+            self.peak_bytes = max(self.peak_bytes, self._sample(root))
             if self.peak_bytes > self.memory_limit_bytes:
                 self._kill(f"its processes used more than {self.memory_limit_bytes >> 20} MB")
             elif time.monotonic() > self.deadline:
@@ -87,18 +98,32 @@ class _Watchdog(threading.Thread):
                 pass
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
-    try:
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    for process in processes:
+    def _sample(self, root: psutil.Process) -> int:
+        """Return the RSS sum of the tree now, and update each process's peak."""
+        total = 0
         try:
-            total += process.memory_info().rss
+            processes = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            continue
-    return total
+            return 0
+        for process in processes:
+            try:
+                rss = process.memory_info().rss
+                self._commands[process.pid] = _short_command(process)
+            except psutil.Error:
+                continue
+            total += rss
+            self._peaks[process.pid] = max(self._peaks.get(process.pid, 0), rss)
+        return total
+
+    def process_peaks(self) -> dict[str, int]:
+        return {f"{pid} {self._commands[pid]}": peak for pid, peak in self._peaks.items()}
+
+
+def _short_command(process: psutil.Process) -> str:
+    """Return the command of a process without the interpreter path, cut to 60 characters."""
+    arguments = process.cmdline()
+    words = [Path(arguments[0]).name, *arguments[1:]] if arguments else [process.name()]
+    return " ".join(words)[:60]
 
 
 def run_child(
@@ -139,7 +164,7 @@ def run_child(
     if watchdog.killed_because is not None:
         raise BenchmarkError(
             f"`{' '.join(command[:4])} ...` was stopped because {watchdog.killed_because}; "
-            f"see {log_path}."
+            f"see {log_path}. Its last output:\n{log_tail(log_path)}"
         )
     return ChildResult(
         returncode=process.returncode,
@@ -149,6 +174,7 @@ def run_child(
         max_rss_bytes=usage.ru_maxrss * 1024,
         tree_peak_rss_bytes=watchdog.peak_bytes,
         log_path=log_path,
+        process_peaks=watchdog.process_peaks(),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from bench import emulator as emu
-from bench.processes import BenchmarkError, ChildResult, run_child
+from bench.processes import BenchmarkError, ChildResult, log_tail, run_child
 from crm_assets.entities import CRM_ENTITIES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +50,8 @@ class VariantResult:
     largest_collection_pages: int
     # Named durations in seconds, in the order they happened.
     stages: dict[str, float] = field(default_factory=dict)
+    # Sampled peak RSS of each process of the variant, keyed by "pid command".
+    process_peaks: dict[str, int] = field(default_factory=dict)
     # Only (a): the duration of the `crm_sync` step as Dagster recorded it.
     step_seconds: float | None = None
 
@@ -60,6 +62,11 @@ class VariantResult:
     @property
     def records_per_second(self) -> float:
         return self.records / self.wall_seconds
+
+    @property
+    def peak_rss_bytes(self) -> int:
+        """The larger of the two peak measures, which the memory targets use."""
+        return max(self.max_rss_bytes, self.tree_peak_rss_bytes)
 
 
 def child_env(api_url: str, workspace: Path) -> dict[str, str]:
@@ -95,7 +102,8 @@ def run_variant(
     emulator_cpu = emulator.cpu_seconds() - cpu_before
     if child.returncode != 0:
         raise BenchmarkError(
-            f"{LABELS[key]} exited with status {child.returncode}; see {child.log_path}."
+            f"{LABELS[key]} exited with status {child.returncode}; see {child.log_path}. "
+            f"Its last output:\n{log_tail(child.log_path)}"
         )
     verify_rows(Path(env["CRM_DUCKDB_PATH"]), records, LABELS[key])
     result = VariantResult(
@@ -107,6 +115,7 @@ def run_variant(
         emulator_cpu_seconds=emulator_cpu,
         pages=0,
         largest_collection_pages=0,
+        process_peaks=child.process_peaks,
     )
     if key == "a":
         _add_dagster_details(result, child, workspace)
@@ -148,8 +157,11 @@ def _add_dagster_details(result: VariantResult, child: ChildResult, workspace: P
         "STEP_SUCCESS to process exit": ended_at - times["STEP_SUCCESS"],
     }
     trace = load_trace(str(workspace / "dlt_pipelines" / "crm"))
-    if trace is not None:
-        result.stages.update({f"dlt {name}": seconds for name, seconds in stage_seconds(trace).items()})
+    if trace is None:
+        raise BenchmarkError(f"{LABELS['a']} left no dlt trace in {workspace / 'dlt_pipelines'}.")
+    result.stages.update({f"dlt {name}": seconds for name, seconds in stage_seconds(trace).items()})
+    result.stages["STEP_START to dlt run start"] = trace.started_at.timestamp() - times["STEP_START"]
+    result.stages["dlt run end to STEP_SUCCESS"] = times["STEP_SUCCESS"] - trace.finished_at.timestamp()
 
 
 def verify_rows(database: Path, records: int, label: str) -> None:

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from crm_assets.assets import GROUP_NAME
+from crm_assets.assets import FULL_REFRESH_TAG, GROUP_NAME
 
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -13,6 +13,17 @@ crm_sync_job = dg.define_asset_job(
     name="crm_sync_job",
     selection=dg.AssetSelection.groups(GROUP_NAME),
     description="Materialize every CRM asset: one sync of all configured collections.",
+)
+
+crm_full_refresh_job = dg.define_asset_job(
+    name="crm_full_refresh_job",
+    selection=dg.AssetSelection.groups(GROUP_NAME),
+    tags={FULL_REFRESH_TAG: "true"},
+    description=(
+        "Re-read the selected CRM collections completely and rebuild their tables, "
+        "resetting their incremental cursors. Select a subset of assets in the launchpad "
+        "to rebuild only those."
+    ),
 )
 
 

@@ -7,6 +7,7 @@ more, and one that trusted a repeated cursor could loop forever: both are treate
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dlt
@@ -60,23 +61,60 @@ class CrmCursorPaginator(BasePaginator):
             request.params["after"] = self._cursor
 
 
-def entity_columns(entity: CrmEntity) -> dict[str, dict[str, Any]]:
-    """Column hints for the known fields, so they exist as typed columns even when all null."""
-    typed = {**COMMON_COLUMNS, **entity.columns}
-    return {
+# The first incremental sync starts here, so it reads every record of the collection.
+INITIAL_CURSOR = "1970-01-01 00:00:00"
+DELETE_POLICIES = ("remove", "flag")
+
+
+@dataclass(frozen=True)
+class SyncMode:
+    """How a sync reads: incremental or full, and what a soft-deleted record becomes."""
+
+    full_refresh: bool = False
+    delete_policy: str = "remove"
+
+
+def entity_columns(entity: CrmEntity, mode: SyncMode) -> dict[str, dict[str, Any]]:
+    """Column hints: the known fields typed, so they exist even while every value is null.
+
+    On merged tables, `modified` decides which version of a record repeated within one load
+    is kept (the newest), and under the `remove` policy `is_deleted = true` deletes the row.
+    """
+    columns: dict[str, dict[str, Any]] = {
         name: {"data_type": data_type, "nullable": name != entity.primary_key}
-        for name, data_type in typed.items()
+        for name, data_type in {**COMMON_COLUMNS, **entity.columns}.items()
     }
+    if entity.cursor_field is not None:
+        columns[entity.cursor_field]["dedup_sort"] = "desc"
+        # Set in both policies, because the stored schema keeps a hint until it is overwritten.
+        columns["is_deleted"]["hard_delete"] = mode.delete_policy == "remove"
+    return columns
 
 
-def entity_resource_config(entity: CrmEntity) -> dict[str, Any]:
+def entity_endpoint(entity: CrmEntity) -> dict[str, Any]:
+    """Endpoint of an entity: incremental on its cursor field, with deleted records included."""
+    endpoint: dict[str, Any] = {"path": f"entities/{entity.collection}"}
+    field = entity.cursor_field
+    if field is None:
+        return endpoint
+    endpoint["params"] = {
+        f"filter[{field}]": {"type": "incremental", "cursor_path": field, "initial_value": INITIAL_CURSOR},
+        f"filter-op[{field}]": "gte",
+        "order-by": field,
+        "include-deleted": "true",
+    }
+    return endpoint
+
+
+def entity_resource_config(entity: CrmEntity, mode: SyncMode = SyncMode()) -> dict[str, Any]:
+    incremental = entity.cursor_field is not None
     return {
         "name": entity.table_name,
         "table_name": entity.table_name,
         "primary_key": entity.primary_key,
-        "write_disposition": "merge",
-        "columns": entity_columns(entity),
-        "endpoint": {"path": f"entities/{entity.collection}"},
+        "write_disposition": "merge" if incremental else "replace",
+        "columns": entity_columns(entity, mode),
+        "endpoint": entity_endpoint(entity),
     }
 
 
@@ -84,6 +122,7 @@ def crm_source(
     entities: tuple[CrmEntity, ...],
     connection: CrmConnection,
     session: CrmSession,
+    mode: SyncMode = SyncMode(),
 ) -> DltSource:
     """Build the dlt source with one resource per entity, named by its table."""
     config: dict[str, Any] = {
@@ -96,7 +135,7 @@ def crm_source(
         "resource_defaults": {
             "endpoint": {"params": {"first": connection.page_size}, "data_selector": "data"},
         },
-        "resources": [entity_resource_config(entity) for entity in entities],
+        "resources": [entity_resource_config(entity, mode) for entity in entities],
     }
     return rest_api_source(config, name=SOURCE_NAME, parallelized=True)
 
@@ -113,8 +152,8 @@ def empty_table_resources(entities: tuple[CrmEntity, ...]) -> list[DltResource]:
             name=entity.table_name,
             table_name=entity.table_name,
             primary_key=entity.primary_key,
-            write_disposition="merge",
-            columns=entity_columns(entity),
+            write_disposition="merge" if entity.cursor_field else "replace",
+            columns=entity_columns(entity, SyncMode()),
         )
         for entity in entities
     ]

@@ -1,0 +1,83 @@
+"""One scenario: one emulator size and latency, the three variants and the emulator ceiling."""
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import emulator as emu
+from bench.variants import Limits, VariantResult, run_variant
+from crm_assets.entities import CRM_ENTITIES
+
+COLLECTIONS = [entity.collection for entity in CRM_ENTITIES]
+VARIANT_KEYS = ("a", "b", "c")
+CEILING_THREADS = (1, 4)
+
+
+@dataclass
+class Scenario:
+    """Results of the three variants against one emulator, and its measured ceiling."""
+
+    records: int
+    latency_ms: float
+    # True if the variants ran against the emulator with TCP_NODELAY (bench.emulator_nodelay).
+    nodelay: bool
+    results: dict[str, VariantResult] = field(default_factory=dict)
+    # Ceilings at latency 0 by emulator kind, "stock" and "nodelay"; empty at other latencies.
+    ceilings: dict[str, list[emu.Ceiling]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.records:,} records per collection, {self.latency_ms:g} ms latency"
+
+    def ceiling(self, kind: str, threads: int) -> emu.Ceiling | None:
+        return next((item for item in self.ceilings.get(kind, []) if item.threads == threads), None)
+
+    @property
+    def emulator_kind(self) -> str:
+        return "nodelay" if self.nodelay else "stock"
+
+
+def run_scenario(
+    records: int, latency_ms: float, nodelay: bool, limits: Limits, folder: Path, ceiling_seconds: float
+) -> Scenario:
+    """Start an emulator, run every variant against it, then measure its ceiling at latency 0.
+
+    At latency 0 the ceiling of the other emulator kind is measured too, so each report
+    shows what TCP_NODELAY changes.
+    """
+    scenario = Scenario(records=records, latency_ms=latency_ms, nodelay=nodelay)
+    folder.mkdir(parents=True)
+    with emu.running_emulator(records, latency_ms, COLLECTIONS, folder, nodelay) as emulator:
+        emu.warm_up(emulator, COLLECTIONS)
+        for key in VARIANT_KEYS:
+            workspace = folder / key
+            result = run_variant(key, emulator, records, workspace, limits)
+            scenario.results[key] = result
+            _print_progress(scenario, result)
+            # The lower bound's JSON lines files of 100,000 records take about 0.5 GB.
+            shutil.rmtree(workspace)
+        if latency_ms == 0:
+            scenario.ceilings[scenario.emulator_kind] = _ceilings(emulator, ceiling_seconds)
+    if latency_ms == 0:
+        other = "stock" if nodelay else "nodelay"
+        with emu.running_emulator(records, 0, COLLECTIONS[:1], folder, not nodelay) as emulator:
+            emu.warm_up(emulator, COLLECTIONS[:1])
+            scenario.ceilings[other] = _ceilings(emulator, ceiling_seconds)
+    for kind, ceilings in scenario.ceilings.items():
+        rates = ", ".join(f"{item.threads} thread(s) {item.pages_per_second:,.0f} pages/s" for item in ceilings)
+        print(f"  emulator ceiling ({kind}): {rates}", flush=True)
+    return scenario
+
+
+def _ceilings(emulator: emu.Emulator, seconds: float) -> list[emu.Ceiling]:
+    return [emu.measure_ceiling(emulator, COLLECTIONS[0], threads, seconds) for threads in CEILING_THREADS]
+
+
+def _print_progress(scenario: Scenario, result: VariantResult) -> None:
+    step = f", step {result.step_seconds:.1f} s" if result.step_seconds is not None else ""
+    print(
+        f"  {time.strftime('%H:%M:%S')} {result.label}: {result.wall_seconds:.1f} s{step}, "
+        f"peak RSS {result.peak_rss_bytes / 2**20:,.0f} MB, rows verified ({scenario.name})",
+        flush=True,
+    )

@@ -1,0 +1,133 @@
+"""The benchmark's performance targets, evaluated on measured scenarios."""
+
+from dataclasses import dataclass
+
+from bench.scenario import Scenario
+
+STEP_TO_LOWER_BOUND_MAX = 1.5
+LATENCY_BOUND_MAX = 1.15
+MEMORY_MAX_BYTES = 400 * 2**20
+MEMORY_REFERENCE_RECORDS = 20_000
+MEMORY_GROWTH_MAX = 0.20
+# The emulator counts as the bottleneck when the fastest client, (c), fetches at more
+# than this share of the emulator's ceiling with 4 keep-alive sessions.
+EMULATOR_SHARE_MAX = 0.5
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target evaluated on one scenario (or a pair of sizes), with its numbers."""
+
+    kind: str  # "step", "latency", "memory" or "emulator"
+    target: str
+    scope: str
+    passed: bool
+    numbers: str
+    # Names of the scenarios that the numbers come from.
+    scenario_names: tuple[str, ...]
+
+
+def evaluate(scenarios: list[Scenario]) -> list[TargetCheck]:
+    """Evaluate every target that the measured scenarios allow."""
+    checks = [check_step(scenario) for scenario in scenarios]
+    checks += [check_latency(scenario) for scenario in scenarios if scenario.latency_ms > 0]
+    checks += check_memory(scenarios)
+    checks += [check for scenario in scenarios if (check := check_emulator(scenario)) is not None]
+    return checks
+
+
+def check_step(scenario: Scenario) -> TargetCheck:
+    step = scenario.results["a"].step_seconds or 0.0
+    lower_bound = scenario.results["c"].wall_seconds
+    limit = STEP_TO_LOWER_BOUND_MAX * lower_bound
+    return TargetCheck(
+        kind="step",
+        scenario_names=(scenario.name,),
+        target=f"(a) step ≤ {STEP_TO_LOWER_BOUND_MAX:g} × (c) wall time",
+        scope=scenario.name,
+        passed=step <= limit,
+        numbers=f"step {step:.1f} s, limit {STEP_TO_LOWER_BOUND_MAX:g} × {lower_bound:.1f} s = {limit:.1f} s "
+        f"(ratio {step / lower_bound:.2f})",
+    )
+
+
+def latency_bound_seconds(scenario: Scenario) -> float:
+    """Return the pages of the largest collection times the added latency, in seconds."""
+    return scenario.results["a"].largest_collection_pages * scenario.latency_ms / 1000
+
+
+def check_latency(scenario: Scenario) -> TargetCheck:
+    result = scenario.results["a"]
+    bound = latency_bound_seconds(scenario)
+    limit = LATENCY_BOUND_MAX * bound
+    return TargetCheck(
+        kind="latency",
+        scenario_names=(scenario.name,),
+        target=f"(a) whole sync ≤ {LATENCY_BOUND_MAX:g} × pages of the largest collection × latency",
+        scope=scenario.name,
+        passed=result.wall_seconds <= limit,
+        numbers=f"whole sync {result.wall_seconds:.1f} s (step {result.step_seconds or 0:.1f} s), "
+        f"{result.largest_collection_pages:,} pages × {scenario.latency_ms:g} ms = {bound:.1f} s, "
+        f"limit {limit:.1f} s (ratio {result.wall_seconds / bound:.2f})",
+    )
+
+
+def check_memory(scenarios: list[Scenario]) -> list[TargetCheck]:
+    """Check (a)'s peak at 20,000 records (else the smallest size) and its growth to the largest."""
+    checks: list[TargetCheck] = []
+    for latency in sorted({scenario.latency_ms for scenario in scenarios}):
+        by_size = sorted((s for s in scenarios if s.latency_ms == latency), key=lambda s: s.records)
+        reference = next((s for s in by_size if s.records == MEMORY_REFERENCE_RECORDS), by_size[0])
+        peak = reference.results["a"].peak_rss_bytes
+        checks.append(
+            TargetCheck(
+                kind="memory",
+                scenario_names=(reference.name,),
+                target=f"(a) peak memory ≤ {MEMORY_MAX_BYTES // MB} MB",
+                scope=reference.name,
+                passed=peak <= MEMORY_MAX_BYTES,
+                numbers=f"peak {peak / MB:,.0f} MB",
+            )
+        )
+        largest = by_size[-1]
+        if largest.records > reference.records:
+            checks.append(_memory_growth(reference, largest))
+    return checks
+
+
+def _memory_growth(small: Scenario, large: Scenario) -> TargetCheck:
+    before = small.results["a"].peak_rss_bytes
+    after = large.results["a"].peak_rss_bytes
+    growth = after / before - 1
+    return TargetCheck(
+        kind="memory",
+        scenario_names=(small.name, large.name),
+        target=f"(a) peak memory grows ≤ {MEMORY_GROWTH_MAX:.0%} from {small.records:,} to {large.records:,}",
+        scope=f"{small.latency_ms:g} ms latency",
+        passed=growth <= MEMORY_GROWTH_MAX,
+        numbers=f"{before / MB:,.0f} MB → {after / MB:,.0f} MB ({growth:+.0%})",
+    )
+
+
+def lower_bound_fetch_rate(scenario: Scenario) -> float:
+    """Return the pages per second that (c) fetched during its fetch stage."""
+    result = scenario.results["c"]
+    return result.pages / result.stages["fetch"]
+
+
+def check_emulator(scenario: Scenario) -> TargetCheck | None:
+    """Compare (c)'s fetch rate with the ceiling of the emulator that the variants used."""
+    ceiling = scenario.ceiling(scenario.emulator_kind, 4)
+    if ceiling is None:
+        return None
+    rate = lower_bound_fetch_rate(scenario)
+    share = rate / ceiling.pages_per_second
+    return TargetCheck(
+        kind="emulator",
+        scenario_names=(scenario.name,),
+        target=f"emulator not the bottleneck: (c) fetches at ≤ {EMULATOR_SHARE_MAX:.0%} of its 4-session ceiling",
+        scope=scenario.name,
+        passed=share <= EMULATOR_SHARE_MAX,
+        numbers=f"(c) {rate:,.0f} pages/s, ceiling {ceiling.pages_per_second:,.0f} pages/s ({share:.0%})",
+    )
