@@ -150,6 +150,7 @@ def sync_collections(
             remaining = [entity for entity in remaining if entity.collection != collection]
             continue
         create_missing_tables(pipeline, remaining)
+        log_phases(context, pipeline, session, remaining)
         report = SyncReport(pipeline, session, mode, cursors_before, time.monotonic() - started)
         for event in events:
             yield report.annotate(event, _entity_of(event, entities))
@@ -205,6 +206,33 @@ class SyncReport:
             "crm/collection": entity.collection,
         }
         return event._replace(metadata=metadata)
+
+
+def log_phases(
+    context: dg.AssetExecutionContext, pipeline: Any, session: CrmSession, entities: list[CrmEntity]
+) -> None:
+    """Log one line per collection and phase (extract, normalize, load) with counts and durations.
+
+    dlt runs each phase for all collections together, so a duration is the phase's total.
+    """
+    trace = pipeline.last_trace
+    durations = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in trace.steps
+        if step.started_at and step.finished_at
+    }
+    row_counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
+    dataset = pipeline.dataset_name
+    for entity in entities:
+        stats = session.stats_for(entity.collection)
+        rows = row_counts.get(entity.table_name, 0)
+        lines = {
+            "extract": f"{stats.records} records in {stats.pages} page(s)",
+            "normalize": f"{rows} rows",
+            "load": f"{rows} rows into {dataset}.{entity.table_name}",
+        }
+        for phase, counts in lines.items():
+            context.log.info(f"Collection {entity.collection}: {phase} {counts} ({durations.get(phase, 0.0):.2f} s)")
 
 
 def _entity_of(event: Any, entities: list[CrmEntity]) -> CrmEntity:

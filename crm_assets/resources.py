@@ -13,6 +13,7 @@ from crm_assets.settings import MAX_PAGE_SIZE, CrmConnection, RetrySettings, bui
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "warehouse.duckdb"
 PIPELINE_NAME = "crm"
+PROGRESS_LOG_SECONDS = 10.0
 
 
 def _env_float(name: str, default: float) -> float:
@@ -93,5 +94,6 @@ class CrmWarehouseResource(dg.ConfigurableResource):
             pipelines_dir=str(self.working_dir()),
             destination=dlt.destinations.duckdb(credentials=str(database)),
             dataset_name=self.dataset_name,
-            progress="log",
+            # dlt's progress (rows, rates, memory) goes to the run's stdout every 10 seconds.
+            progress=dlt.progress.log(log_period=PROGRESS_LOG_SECONDS),
         )

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from crm_assets.assets import crm_assets
+from crm_assets.definitions import crm_table_checks
 from crm_assets.emulator import CrmEmulator, CrmStore
 from crm_assets.resources import PROJECT_DIR, CrmApiResource, CrmWarehouseResource
 from dagster import ExecuteInProcessResult
@@ -67,8 +68,9 @@ def materialize(
     selection: str | None = None,
     assets: dg.AssetsDefinition = crm_assets,
 ) -> ExecuteInProcessResult:
+    checks = [crm_table_checks] if assets is crm_assets else []
     return dg.materialize(
-        [assets], resources=resources, instance=instance, selection=selection, raise_on_error=False
+        [assets, *checks], resources=resources, instance=instance, selection=selection, raise_on_error=False
     )
 
 
@@ -82,6 +84,12 @@ def table_ids(database: Path, table: str) -> list[str]:
     with duckdb.connect(str(database), read_only=True) as connection:
         rows = connection.execute(f"select id from crm.{table} order by id").fetchall()
     return [row[0] for row in rows]
+
+
+def check_results(result: ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """Return each check evaluation of a run by (table, check name)."""
+    evaluations = result.get_asset_check_evaluations()
+    return {(evaluation.asset_key.path[-1], evaluation.check_name): evaluation for evaluation in evaluations}
 
 
 def failure_message(result: ExecuteInProcessResult) -> str:
