@@ -1,8 +1,10 @@
 """Dagster assets for the CRM collections: one asset per entity-table row, via dagster-dlt."""
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,7 +16,12 @@ from crm_assets.entities import CRM_ENTITIES, CrmEntity, validate_entities
 from crm_assets.errors import CrmError
 from crm_assets.failures import failed_collection, failure_summary
 from crm_assets.http import CrmSession
-from crm_assets.resources import CrmApiResource, CrmWarehouseResource, retry_settings_from_env
+from crm_assets.resources import (
+    CrmApiResource,
+    CrmWarehouseResource,
+    configured_destination,
+    retry_settings_from_env,
+)
 from crm_assets.settings import CrmConnection, RetrySettings
 from crm_assets.source import DELETE_POLICIES, SOURCE_NAME, SyncMode, crm_source
 from crm_assets.warehouse_stats import change_counts, create_missing_tables, incremental_cursors, table_row_count
@@ -40,8 +47,9 @@ _SPEC_CONNECTION = CrmConnection(
 class CrmTranslator(DagsterDltTranslator):
     """Asset key `crm/<table>`, group `crm`, the entity's description, no upstream deps."""
 
-    def __init__(self, entities: tuple[CrmEntity, ...]) -> None:
+    def __init__(self, entities: tuple[CrmEntity, ...], destination: str) -> None:
         self.entities = {entity.table_name: entity for entity in entities}
+        self.destination = destination
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         spec = super().get_asset_spec(data)
@@ -51,7 +59,7 @@ class CrmTranslator(DagsterDltTranslator):
             group_name=GROUP_NAME,
             description=entity.description,
             deps=[],
-            kinds={"dlt", "duckdb"},
+            kinds={"dlt", self.destination},
             tags={"source": "crm-rest-api"},
             owners=["team:data-engineering"],
         )
@@ -61,9 +69,21 @@ def asset_key(entity: CrmEntity) -> dg.AssetKey:
     return dg.AssetKey([KEY_PREFIX, entity.table_name])
 
 
-def _spec_pipeline() -> dlt.Pipeline:
-    """A pipeline object that only names the destination for the specs; nothing runs on it."""
-    return dlt.pipeline(pipeline_name="crm_specs", destination="duckdb", dataset_name="crm")
+def _spec_pipeline(destination: str) -> dlt.Pipeline:
+    """A pipeline object that only names the destination for the specs; nothing runs on it.
+
+    dlt creates a working folder for every pipeline object, so this one gets a folder of its
+    own under the system's temporary directory, apart from the real pipelines.
+    """
+    folder = Path(tempfile.gettempdir()) / f"crm_assets_specs_{destination}"
+    return dlt.pipeline(
+        pipeline_name="crm_specs", pipelines_dir=str(folder), destination=destination, dataset_name="crm"
+    )
+
+
+def destination_pool(destination: str) -> str | None:
+    """Return the concurrency pool for a destination: only DuckDB needs one writer at a time."""
+    return DUCKDB_POOL if destination == "duckdb" else None
 
 
 def sync_mode(context: dg.AssetExecutionContext) -> SyncMode:
@@ -78,17 +98,24 @@ def sync_mode(context: dg.AssetExecutionContext) -> SyncMode:
     return SyncMode(full_refresh=full_refresh, delete_policy=policy)
 
 
-def build_crm_assets(entities: tuple[CrmEntity, ...] = CRM_ENTITIES) -> dg.AssetsDefinition:
-    """Build one subsettable multi-asset with one asset per entity."""
+def build_crm_assets(
+    entities: tuple[CrmEntity, ...] = CRM_ENTITIES, destination: str | None = None
+) -> dg.AssetsDefinition:
+    """Build one subsettable multi-asset with one asset per entity.
+
+    The destination (default: `CRM_DESTINATION`, read when the code location loads) sets the
+    asset kinds and whether the sync step runs in the one-writer DuckDB pool.
+    """
     validate_entities(entities)
+    destination = destination or configured_destination()
     spec_source = crm_source(entities, _SPEC_CONNECTION, CrmSession(RetrySettings()))
 
     @dlt_assets(
         dlt_source=spec_source,
-        dlt_pipeline=_spec_pipeline(),
+        dlt_pipeline=_spec_pipeline(destination),
         name=f"{SOURCE_NAME}_sync",
-        dagster_dlt_translator=CrmTranslator(entities),
-        pool=DUCKDB_POOL,
+        dagster_dlt_translator=CrmTranslator(entities, destination),
+        pool=destination_pool(destination),
     )
     def crm_sync(
         context: dg.AssetExecutionContext,
@@ -125,7 +152,7 @@ def sync_collections(
     context.log.info(
         f"{'Full refresh' if mode.full_refresh else 'Incremental sync'} of "
         f"{', '.join(entity.collection for entity in entities)} from {connection.api_url} "
-        f"(space {connection.space_id}) into {warehouse.duckdb_file()}"
+        f"(space {connection.space_id}) into {warehouse.location()}"
     )
     failed: dict[str, str] = {}
     remaining = list(entities)
@@ -144,7 +171,7 @@ def sync_collections(
                 )
             )
         except Exception as error:
-            collection, message = failed_collection(error, str(warehouse.duckdb_file()))
+            collection, message = failed_collection(error, warehouse.location())
             context.log.error(message)
             failed[collection] = message
             remaining = [entity for entity in remaining if entity.collection != collection]

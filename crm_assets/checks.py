@@ -8,9 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.assets import DUCKDB_POOL, asset_key
+from crm_assets.assets import asset_key, destination_pool
 from crm_assets.entities import COMMON_COLUMNS, CrmEntity
-from crm_assets.resources import CrmWarehouseResource
+from crm_assets.resources import CrmWarehouseResource, configured_destination
 
 ID_CHECK = "id_unique_not_null"
 DRIFT_CHECK = "no_type_drift"
@@ -36,11 +36,12 @@ def _check_specs(entities: tuple[CrmEntity, ...]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def build_crm_checks(entities: tuple[CrmEntity, ...]) -> dg.AssetChecksDefinition:
+def build_crm_checks(entities: tuple[CrmEntity, ...], destination: str | None = None) -> dg.AssetChecksDefinition:
     """Build one subsettable check op with four checks per CRM asset."""
     by_key = {asset_key(entity): entity for entity in entities}
+    pool = destination_pool(destination or configured_destination())
 
-    @dg.multi_asset_check(specs=_check_specs(entities), can_subset=True, name="crm_table_checks", pool=DUCKDB_POOL)
+    @dg.multi_asset_check(specs=_check_specs(entities), can_subset=True, name="crm_table_checks", pool=pool)
     def crm_table_checks(
         context: dg.AssetCheckExecutionContext, warehouse: CrmWarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import dlt
@@ -13,6 +14,7 @@ from crm_assets.settings import MAX_PAGE_SIZE, CrmConnection, RetrySettings, bui
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "warehouse.duckdb"
 PIPELINE_NAME = "crm"
+DEFAULT_DESTINATION = "duckdb"
 PROGRESS_LOG_SECONDS = 10.0
 
 
@@ -57,17 +59,35 @@ class CrmApiResource(dg.ConfigurableResource):
         return build_connection(self.api_url, self.space_id, self.username, self.password, page_size)
 
 
-class CrmWarehouseResource(dg.ConfigurableResource):
-    """Where the CRM tables land: a dlt destination and dataset (DuckDB by default)."""
+def configured_destination() -> str:
+    """Return the dlt destination named by `CRM_DESTINATION` (default `duckdb`)."""
+    return (os.environ.get("CRM_DESTINATION") or DEFAULT_DESTINATION).strip().lower()
 
+
+class CrmWarehouseResource(dg.ConfigurableResource):
+    """Where the CRM tables land: a dlt destination and dataset (DuckDB by default).
+
+    Destinations other than DuckDB take their credentials from dlt's own environment
+    variables, e.g. `DESTINATION__POSTGRES__CREDENTIALS`.
+    """
+
+    destination: str | None = Field(
+        default=None, description="dlt destination name; default CRM_DESTINATION, else duckdb."
+    )
     duckdb_path: str | None = Field(
         default=None,
         description="DuckDB file; default CRM_DUCKDB_PATH, else .local/warehouse.duckdb in the project folder.",
     )
     pipelines_dir: str | None = Field(
-        default=None, description="dlt working folder; default .local/dlt_pipelines next to the DuckDB file."
+        default=None, description="dlt working folder; default CRM_PIPELINES_DIR, else dlt_pipelines next to the DuckDB file."
     )
     dataset_name: str = Field(default="crm", description="Schema that holds the CRM tables.")
+
+    def destination_name(self) -> str:
+        return (self.destination or configured_destination()).strip().lower()
+
+    def is_duckdb(self) -> bool:
+        return self.destination_name() == "duckdb"
 
     def duckdb_file(self) -> Path:
         """Return the absolute DuckDB path, the same whatever the working directory."""
@@ -79,7 +99,25 @@ class CrmWarehouseResource(dg.ConfigurableResource):
         configured = self.pipelines_dir or os.environ.get("CRM_PIPELINES_DIR")
         return Path(configured).expanduser().resolve() if configured else self.duckdb_file().parent / "dlt_pipelines"
 
-    def build_pipeline(self) -> SupportsPipeline:
+    def location(self) -> str:
+        """Describe where the tables land, for logs and messages; never includes credentials."""
+        if self.is_duckdb():
+            return str(self.duckdb_file())
+        return f"{self.destination_name()} dataset {self.dataset_name}"
+
+    def build_pipeline(self, pipeline_name: str = PIPELINE_NAME) -> SupportsPipeline:
+        return dlt.pipeline(
+            pipeline_name=pipeline_name,
+            pipelines_dir=str(self.working_dir()),
+            destination=self._destination(),
+            dataset_name=self.dataset_name,
+            # dlt's progress (rows, rates, memory) goes to the run's stdout every 10 seconds.
+            progress=dlt.progress.log(log_period=PROGRESS_LOG_SECONDS),
+        )
+
+    def _destination(self) -> Any:
+        if not self.is_duckdb():
+            return self.destination_name()
         database = self.duckdb_file()
         if database.stem == self.dataset_name:
             # DuckDB names the catalog after the file, and a catalog named like the schema
@@ -89,11 +127,4 @@ class CrmWarehouseResource(dg.ConfigurableResource):
                 f"schema name {self.dataset_name!r}. Rename it, e.g. to {database.with_stem('warehouse')}."
             )
         database.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.pipeline(
-            pipeline_name=PIPELINE_NAME,
-            pipelines_dir=str(self.working_dir()),
-            destination=dlt.destinations.duckdb(credentials=str(database)),
-            dataset_name=self.dataset_name,
-            # dlt's progress (rows, rates, memory) goes to the run's stdout every 10 seconds.
-            progress=dlt.progress.log(log_period=PROGRESS_LOG_SECONDS),
-        )
+        return dlt.destinations.duckdb(credentials=str(database))
