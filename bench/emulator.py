@@ -110,17 +110,18 @@ def new_session() -> requests.Session:
     return session
 
 
-def warm_up(emulator: Emulator, collections: list[str]) -> None:
-    """Request the first page of every collection once.
+def warm_up(emulator: Emulator, listings: list[tuple[str, dict[str, str]]]) -> None:
+    """Request the first page of every (collection, query parameters) listing once.
 
-    The emulator sorts a collection on its first listing and caches the sorted view, so
-    without this the first variant measured would pay for the sorting.
+    The emulator sorts and filters a collection on the first request of each distinct
+    listing and caches the result, so without this the first variant measured would
+    pay for the sorting.
     """
     with new_session() as session:
-        for collection in collections:
+        for collection, params in listings:
             response = session.get(
                 emulator.list_url_prefix + collection,
-                params={"first": PAGE_SIZE},
+                params={**params, "first": str(PAGE_SIZE)},
                 timeout=REQUEST_TIMEOUT,
             )
             response.raise_for_status()

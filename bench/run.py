@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.machine import product_fingerprint, product_version
 from bench.processes import BenchmarkError
 from bench.report import read_intro, render
 from bench.scenario import Scenario, run_scenario
@@ -116,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.sizes, args.latency_ms = QUICK_SIZES, QUICK_LATENCIES
     started = time.perf_counter()
     started_at = time.strftime("%Y-%m-%d %H:%M %Z")
+    version = product_version()
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     try:
         scenarios = run_all(args, folder)
@@ -129,7 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = [
         f"- Started {started_at}, took {minutes:.1f} min.",
         "- Emulator: " + ("with TCP_NODELAY (`--emulator-nodelay`)" if args.emulator_nodelay else "stock"),
+        f"- Product code: {version}",
     ]
+    if product_fingerprint() != version.rsplit(" ", 1)[-1]:
+        warning = "The product code changed during the run, so the scenarios may have measured different code."
+        print(f"WARNING: {warning}", file=sys.stderr)
+        notes.append(f"- **{warning}**")
     if args.quick:
         notes.append("- Smoke run (`--quick`): sizes and targets here are not the full benchmark.")
     report = render(read_intro(args.output), command_line(args), notes, scenarios, checks)

@@ -5,13 +5,36 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Any
+
 from bench import emulator as emu
 from bench.variants import Limits, VariantResult, run_variant
 from crm_assets.entities import CRM_ENTITIES
+from crm_assets.source import entity_endpoint
 
 COLLECTIONS = [entity.collection for entity in CRM_ENTITIES]
 VARIANT_KEYS = ("a", "b", "c")
 CEILING_THREADS = (1, 4)
+
+
+def _first_request_params(endpoint: dict[str, Any]) -> dict[str, str]:
+    """Return the query parameters that dlt sends first for an endpoint, in a fresh pipeline.
+
+    Each incremental parameter takes its initial value.
+    """
+    params: dict[str, str] = {}
+    for name, value in endpoint.get("params", {}).items():
+        if isinstance(value, dict) and value.get("type") == "incremental":
+            value = value["initial_value"]
+        params[name] = str(value)
+    return params
+
+
+def warm_up_listings() -> list[tuple[str, dict[str, str]]]:
+    """Return the listings the variants request: (c)'s plain paging and the dlt source's own."""
+    plain: list[tuple[str, dict[str, str]]] = [(collection, {}) for collection in COLLECTIONS]
+    product = [(entity.collection, _first_request_params(entity_endpoint(entity))) for entity in CRM_ENTITIES]
+    return plain + product
 
 
 @dataclass
@@ -49,7 +72,7 @@ def run_scenario(
     scenario = Scenario(records=records, latency_ms=latency_ms, nodelay=nodelay)
     folder.mkdir(parents=True)
     with emu.running_emulator(records, latency_ms, COLLECTIONS, folder, nodelay) as emulator:
-        emu.warm_up(emulator, COLLECTIONS)
+        emu.warm_up(emulator, warm_up_listings())
         for key in VARIANT_KEYS:
             workspace = folder / key
             result = run_variant(key, emulator, records, workspace, limits)
@@ -62,7 +85,7 @@ def run_scenario(
     if latency_ms == 0:
         other = "stock" if nodelay else "nodelay"
         with emu.running_emulator(records, 0, COLLECTIONS[:1], folder, not nodelay) as emulator:
-            emu.warm_up(emulator, COLLECTIONS[:1])
+            emu.warm_up(emulator, [(COLLECTIONS[0], {})])
             scenario.ceilings[other] = _ceilings(emulator, ceiling_seconds)
     for kind, ceilings in scenario.ceilings.items():
         rates = ", ".join(f"{item.threads} thread(s) {item.pages_per_second:,.0f} pages/s" for item in ceilings)

@@ -87,13 +87,21 @@ def check_memory(scenarios: list[Scenario]) -> list[TargetCheck]:
                 target=f"(a) peak memory ≤ {MEMORY_MAX_BYTES // MB} MB",
                 scope=reference.name,
                 passed=peak <= MEMORY_MAX_BYTES,
-                numbers=f"peak {peak / MB:,.0f} MB",
+                numbers=_peak_numbers(reference),
             )
         )
         largest = by_size[-1]
         if largest.records > reference.records:
             checks.append(_memory_growth(reference, largest))
     return checks
+
+
+def _peak_numbers(scenario: Scenario) -> str:
+    result = scenario.results["a"]
+    return (
+        f"peak {result.peak_rss_bytes / MB:,.0f} MB (process tree {result.tree_peak_rss_bytes / MB:,.0f} MB, "
+        f"largest process {result.max_rss_bytes / MB:,.0f} MB)"
+    )
 
 
 def _memory_growth(small: Scenario, large: Scenario) -> TargetCheck:
@@ -106,7 +114,8 @@ def _memory_growth(small: Scenario, large: Scenario) -> TargetCheck:
         target=f"(a) peak memory grows ≤ {MEMORY_GROWTH_MAX:.0%} from {small.records:,} to {large.records:,}",
         scope=f"{small.latency_ms:g} ms latency",
         passed=growth <= MEMORY_GROWTH_MAX,
-        numbers=f"{before / MB:,.0f} MB → {after / MB:,.0f} MB ({growth:+.0%})",
+        numbers=f"{before / MB:,.0f} MB → {after / MB:,.0f} MB ({growth:+.0%}); largest process "
+        f"{small.results['a'].max_rss_bytes / MB:,.0f} MB → {large.results['a'].max_rss_bytes / MB:,.0f} MB",
     )
 
 

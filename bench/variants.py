@@ -54,6 +54,8 @@ class VariantResult:
     process_peaks: dict[str, int] = field(default_factory=dict)
     # Only (a): the duration of the `crm_sync` step as Dagster recorded it.
     step_seconds: float | None = None
+    # Only (a): the durations of the run's other steps (asset checks), by step key.
+    other_steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -141,27 +143,29 @@ def _add_dagster_details(result: VariantResult, child: ChildResult, workspace: P
     """Split (a)'s wall time with the run's event log and read dlt's trace of the run."""
     from dlt.pipeline.trace import load_trace
 
-    from bench.dagster_events import read_run_timings
+    from bench.dagster_events import SYNC_STEP_KEY, read_run_timings
     from bench.plain_dlt import stage_seconds
 
     timings = read_run_timings(workspace / "dagster_home")
-    times = timings.event_times
-    ended_at = child.started_at + child.wall_seconds
-    result.step_seconds = timings.step_seconds
+    run_times = timings.run_times
+    sync_start, sync_end = timings.step_starts[SYNC_STEP_KEY], timings.step_ends[SYNC_STEP_KEY]
+    result.step_seconds = timings.sync_seconds
+    result.other_steps = {key: seconds for key, seconds in timings.step_seconds.items() if key != SYNC_STEP_KEY}
     result.pages = sum(timings.pages.values())
     result.largest_collection_pages = max(timings.pages.values(), default=0)
     result.stages = {
-        "launch to RUN_START": times["RUN_START"] - child.started_at,
-        "RUN_START to STEP_START": times["STEP_START"] - times["RUN_START"],
-        "step crm_sync": timings.step_seconds,
-        "STEP_SUCCESS to process exit": ended_at - times["STEP_SUCCESS"],
+        "launch to RUN_START": run_times["RUN_START"] - child.started_at,
+        "RUN_START to sync STEP_START": sync_start - run_times["RUN_START"],
+        "step crm_sync": timings.sync_seconds,
+        "sync STEP_SUCCESS to RUN_SUCCESS": run_times["RUN_SUCCESS"] - sync_end,
+        "RUN_SUCCESS to process exit": child.started_at + child.wall_seconds - run_times["RUN_SUCCESS"],
     }
     trace = load_trace(str(workspace / "dlt_pipelines" / "crm"))
     if trace is None:
         raise BenchmarkError(f"{LABELS['a']} left no dlt trace in {workspace / 'dlt_pipelines'}.")
     result.stages.update({f"dlt {name}": seconds for name, seconds in stage_seconds(trace).items()})
-    result.stages["STEP_START to dlt run start"] = trace.started_at.timestamp() - times["STEP_START"]
-    result.stages["dlt run end to STEP_SUCCESS"] = times["STEP_SUCCESS"] - trace.finished_at.timestamp()
+    result.stages["STEP_START to dlt run start"] = trace.started_at.timestamp() - sync_start
+    result.stages["dlt run end to STEP_SUCCESS"] = sync_end - trace.finished_at.timestamp()
 
 
 def verify_rows(database: Path, records: int, label: str) -> None:

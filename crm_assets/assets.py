@@ -18,11 +18,13 @@ from crm_assets.failures import failed_collection, failure_summary
 from crm_assets.http import CrmSession
 from crm_assets.resources import (
     CrmApiResource,
+    PIPELINE_NAME,
     CrmWarehouseResource,
     configured_destination,
     retry_settings_from_env,
 )
 from crm_assets.settings import CrmConnection, RetrySettings
+from crm_assets.spaces import SpaceConfig, configured_spaces
 from crm_assets.source import DELETE_POLICIES, SOURCE_NAME, SyncMode, crm_source
 from crm_assets.warehouse_stats import change_counts, create_missing_tables, incremental_cursors, table_row_count
 
@@ -86,7 +88,7 @@ def destination_pool(destination: str) -> str | None:
     return DUCKDB_POOL if destination == "duckdb" else None
 
 
-def sync_mode(context: dg.AssetExecutionContext) -> SyncMode:
+def sync_mode(context: dg.AssetExecutionContext, space: str | None) -> SyncMode:
     """Read the run's mode: the full-refresh tag, and `CRM_DELETE_POLICY` (remove or flag)."""
     policy = os.environ.get("CRM_DELETE_POLICY") or "remove"
     if policy not in DELETE_POLICIES:
@@ -95,20 +97,27 @@ def sync_mode(context: dg.AssetExecutionContext) -> SyncMode:
             "'flag' (keep it with is_deleted = true)."
         )
     full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
-    return SyncMode(full_refresh=full_refresh, delete_policy=policy)
+    return SyncMode(full_refresh=full_refresh, delete_policy=policy, space=space)
 
 
 def build_crm_assets(
-    entities: tuple[CrmEntity, ...] = CRM_ENTITIES, destination: str | None = None
+    entities: tuple[CrmEntity, ...] = CRM_ENTITIES,
+    destination: str | None = None,
+    spaces: tuple[SpaceConfig, ...] | None = None,
 ) -> dg.AssetsDefinition:
     """Build one subsettable multi-asset with one asset per entity.
 
     The destination (default: `CRM_DESTINATION`, read when the code location loads) sets the
-    asset kinds and whether the sync step runs in the one-writer DuckDB pool.
+    asset kinds and whether the sync step runs in the one-writer DuckDB pool. With spaces
+    (default: the `CRM_SPACES_FILE` ones), each space is a static partition.
     """
     validate_entities(entities)
     destination = destination or configured_destination()
-    spec_source = crm_source(entities, _SPEC_CONNECTION, CrmSession(RetrySettings()))
+    spaces = spaces if spaces is not None else configured_spaces()
+    spaces_by_name = {space.name: space for space in spaces or ()}
+    spec_mode = SyncMode(space=next(iter(spaces_by_name), None))
+    spec_source = crm_source(entities, _SPEC_CONNECTION, CrmSession(RetrySettings()), spec_mode)
+    partitions = dg.StaticPartitionsDefinition(list(spaces_by_name)) if spaces_by_name else None
 
     @dlt_assets(
         dlt_source=spec_source,
@@ -116,6 +125,7 @@ def build_crm_assets(
         name=f"{SOURCE_NAME}_sync",
         dagster_dlt_translator=CrmTranslator(entities, destination),
         pool=destination_pool(destination),
+        partitions_def=partitions,
     )
     def crm_sync(
         context: dg.AssetExecutionContext,
@@ -123,12 +133,13 @@ def build_crm_assets(
         crm_api: CrmApiResource,
         warehouse: CrmWarehouseResource,
     ) -> Iterator[Any]:
+        space = spaces_by_name[context.partition_key] if context.has_partition_key else None
         try:
-            connection = crm_api.connection()
+            connection = space.connection() if space else crm_api.connection()
         except CrmError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         selected = [entity for entity in entities if asset_key(entity) in context.selected_asset_keys]
-        yield from sync_collections(context, dlt, connection, warehouse, selected)
+        yield from sync_collections(context, dlt, connection, warehouse, selected, space)
 
     return crm_sync
 
@@ -139,14 +150,16 @@ def sync_collections(
     connection: CrmConnection,
     warehouse: CrmWarehouseResource,
     entities: list[CrmEntity],
+    space: SpaceConfig | None = None,
 ) -> Iterator[Any]:
     """Sync the entities; a collection that fails is reported and the others still load.
 
     dlt stops every collection's extraction when one fails, so the failed collection is
     dropped and the others are synced again.
     """
-    mode = sync_mode(context)
-    pipeline = warehouse.build_pipeline()
+    mode = sync_mode(context, space.name if space else None)
+    # One pipeline per space, so that each space keeps its own incremental cursors.
+    pipeline = warehouse.build_pipeline(f"crm_{space.name}" if space else PIPELINE_NAME)
     pipeline.sync_destination()
     cursors_before = incremental_cursors(pipeline)
     context.log.info(
@@ -176,7 +189,7 @@ def sync_collections(
             failed[collection] = message
             remaining = [entity for entity in remaining if entity.collection != collection]
             continue
-        create_missing_tables(pipeline, remaining)
+        create_missing_tables(pipeline, remaining, mode)
         log_phases(context, pipeline, session, remaining)
         report = SyncReport(pipeline, session, mode, cursors_before, time.monotonic() - started)
         for event in events:

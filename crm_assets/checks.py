@@ -10,7 +10,8 @@ import dagster as dg
 
 from crm_assets.assets import asset_key, destination_pool
 from crm_assets.entities import COMMON_COLUMNS, CrmEntity
-from crm_assets.resources import CrmWarehouseResource, configured_destination
+from crm_assets.resources import PIPELINE_NAME, CrmWarehouseResource, configured_destination
+from crm_assets.spaces import SpaceConfig, configured_spaces
 
 ID_CHECK = "id_unique_not_null"
 DRIFT_CHECK = "no_type_drift"
@@ -21,7 +22,7 @@ DEFAULT_FRESHNESS_HOURS = 26.0
 VARIANT_MARKER = "__v_"
 
 CHECK_DESCRIPTIONS = {
-    ID_CHECK: "Every row has an id and no id appears twice.",
+    ID_CHECK: "Every row has an id and no id (per space, when several are loaded) appears twice.",
     DRIFT_CHECK: "No field changed type: no value went to a `<field>__v_<type>` side column that queries of the field miss.",
     COLUMNS_CHECK: "Every field the entity table declares exists as a column of its declared type.",
     EMPTY_CHECK: "The table has at least one row (warns only).",
@@ -36,21 +37,29 @@ def _check_specs(entities: tuple[CrmEntity, ...]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def build_crm_checks(entities: tuple[CrmEntity, ...], destination: str | None = None) -> dg.AssetChecksDefinition:
+def build_crm_checks(
+    entities: tuple[CrmEntity, ...],
+    destination: str | None = None,
+    spaces: tuple[SpaceConfig, ...] | None = None,
+) -> dg.AssetChecksDefinition:
     """Build one subsettable check op with four checks per CRM asset."""
     by_key = {asset_key(entity): entity for entity in entities}
     pool = destination_pool(destination or configured_destination())
+    spaces = spaces if spaces is not None else configured_spaces()
+    key_columns = ["space"] if spaces else []
 
     @dg.multi_asset_check(specs=_check_specs(entities), can_subset=True, name="crm_table_checks", pool=pool)
     def crm_table_checks(
         context: dg.AssetCheckExecutionContext, warehouse: CrmWarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
-        pipeline = warehouse.build_pipeline()
+        # Any space's pipeline holds the shared tables' schema; the first one is used.
+        pipeline = warehouse.build_pipeline(f"crm_{spaces[0].name}" if spaces else PIPELINE_NAME)
         pipeline.sync_destination()
         with pipeline.sql_client() as client:
             for check_key in sorted(context.selected_asset_check_keys, key=str):
                 entity = by_key[check_key.asset_key]
-                yield evaluate_check(check_key, entity, TableFacts.read(client, pipeline, entity))
+                facts = TableFacts.read(client, pipeline, entity, [*key_columns, entity.primary_key])
+                yield evaluate_check(check_key, entity, facts)
 
     return crm_table_checks
 
@@ -65,7 +74,7 @@ class TableFacts:
         self.duplicate_ids = duplicate_ids
 
     @classmethod
-    def read(cls, client: Any, pipeline: Any, entity: CrmEntity) -> "TableFacts":
+    def read(cls, client: Any, pipeline: Any, entity: CrmEntity, keys: list[str]) -> "TableFacts":
         existing = _destination_columns(client, entity.table_name)
         schema_columns = pipeline.default_schema.tables.get(entity.table_name, {}).get("columns", {})
         columns = {name: schema_columns.get(name, {}).get("data_type") for name in existing}
@@ -73,7 +82,9 @@ class TableFacts:
             return cls(columns, 0, 0, 0)
         table = client.make_qualified_table_name(entity.table_name)
         key = entity.primary_key
-        query = f"select count(*), count(*) - count({key}), count({key}) - count(distinct {key}) from {table}"
+        grouped = ", ".join(keys)
+        repeated = f"select {grouped} from {table} group by {grouped} having count(*) > 1"
+        query = f"select count(*), count(*) - count({key}), (select count(*) from ({repeated}) as d) from {table}"
         with client.execute_query(query) as cursor:
             rows, null_ids, duplicate_ids = cursor.fetchone()
         return cls(columns, int(rows), int(null_ids), int(duplicate_ids))

@@ -8,6 +8,7 @@ more, and one that trusted a repeated cursor could loop forever: both are treate
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import dlt
@@ -64,6 +65,7 @@ class CrmCursorPaginator(BasePaginator):
 # The first incremental sync starts here, so it reads every record of the collection.
 INITIAL_CURSOR = "1970-01-01 00:00:00"
 DELETE_POLICIES = ("remove", "flag")
+SPACE_COLUMN = "space"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class SyncMode:
 
     full_refresh: bool = False
     delete_policy: str = "remove"
+    # Name of the CRM space when several are loaded into the same tables, else None.
+    space: str | None = None
+
+    def primary_key(self, entity: CrmEntity) -> str | list[str]:
+        """Return the merge key: the entity's key, prefixed by `space` when spaces share tables."""
+        return entity.primary_key if self.space is None else [SPACE_COLUMN, entity.primary_key]
 
 
 def entity_columns(entity: CrmEntity, mode: SyncMode) -> dict[str, dict[str, Any]]:
@@ -80,9 +88,12 @@ def entity_columns(entity: CrmEntity, mode: SyncMode) -> dict[str, dict[str, Any
     On merged tables, `modified` decides which version of a record repeated within one load
     is kept (the newest), and under the `remove` policy `is_deleted = true` deletes the row.
     """
+    typed = {**COMMON_COLUMNS, **entity.columns}
+    if mode.space is not None:
+        typed = {SPACE_COLUMN: "text", **typed}
+    keys = {SPACE_COLUMN, entity.primary_key}
     columns: dict[str, dict[str, Any]] = {
-        name: {"data_type": data_type, "nullable": name != entity.primary_key}
-        for name, data_type in {**COMMON_COLUMNS, **entity.columns}.items()
+        name: {"data_type": data_type, "nullable": name not in keys} for name, data_type in typed.items()
     }
     if entity.cursor_field is not None:
         columns[entity.cursor_field]["dedup_sort"] = "desc"
@@ -106,16 +117,30 @@ def entity_endpoint(entity: CrmEntity) -> dict[str, Any]:
     return endpoint
 
 
+def write_disposition(entity: CrmEntity, mode: SyncMode) -> str:
+    """Merge incremental collections; replace the others, unless spaces share the table."""
+    if entity.cursor_field is None and mode.space is None:
+        return "replace"
+    return "merge"
+
+
 def entity_resource_config(entity: CrmEntity, mode: SyncMode = SyncMode()) -> dict[str, Any]:
-    incremental = entity.cursor_field is not None
-    return {
+    config: dict[str, Any] = {
         "name": entity.table_name,
         "table_name": entity.table_name,
-        "primary_key": entity.primary_key,
-        "write_disposition": "merge" if incremental else "replace",
+        "primary_key": mode.primary_key(entity),
+        "write_disposition": write_disposition(entity, mode),
         "columns": entity_columns(entity, mode),
         "endpoint": entity_endpoint(entity),
     }
+    if mode.space is not None:
+        config["processing_steps"] = [{"map": partial(_with_space, mode.space)}]
+    return config
+
+
+def _with_space(space: str, record: dict[str, Any]) -> dict[str, Any]:
+    record[SPACE_COLUMN] = space
+    return record
 
 
 def crm_source(
@@ -140,7 +165,7 @@ def crm_source(
     return rest_api_source(config, name=SOURCE_NAME, parallelized=True)
 
 
-def empty_table_resources(entities: tuple[CrmEntity, ...]) -> list[DltResource]:
+def empty_table_resources(entities: tuple[CrmEntity, ...], mode: SyncMode) -> list[DltResource]:
     """Resources that create each entity's table with its typed columns and no rows.
 
     dlt creates a table only when a load carries data for it, so a collection that is empty
@@ -151,9 +176,9 @@ def empty_table_resources(entities: tuple[CrmEntity, ...]) -> list[DltResource]:
             _schema_marker,
             name=entity.table_name,
             table_name=entity.table_name,
-            primary_key=entity.primary_key,
-            write_disposition="merge" if entity.cursor_field else "replace",
-            columns=entity_columns(entity, SyncMode()),
+            primary_key=mode.primary_key(entity),
+            write_disposition=write_disposition(entity, mode),
+            columns=entity_columns(entity, mode),
         )
         for entity in entities
     ]

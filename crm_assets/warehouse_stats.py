@@ -6,7 +6,7 @@ from dlt.common.pipeline import SupportsPipeline
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from crm_assets.entities import CrmEntity
-from crm_assets.source import SOURCE_NAME, empty_table_resources
+from crm_assets.source import SOURCE_NAME, SyncMode, empty_table_resources
 
 
 def incremental_cursors(pipeline: SupportsPipeline) -> dict[str, str | None]:
@@ -29,12 +29,12 @@ def table_exists(client: Any, table: str) -> bool:
         return False
 
 
-def create_missing_tables(pipeline: SupportsPipeline, entities: list[CrmEntity]) -> None:
+def create_missing_tables(pipeline: SupportsPipeline, entities: list[CrmEntity], mode: SyncMode) -> None:
     """Create the typed, empty table of every entity that has none yet."""
     with pipeline.sql_client() as client:
         missing = [entity for entity in entities if not table_exists(client, entity.table_name)]
     if missing:
-        pipeline.run(empty_table_resources(tuple(missing)))
+        pipeline.run(empty_table_resources(tuple(missing), mode))
 
 
 def table_row_count(pipeline: SupportsPipeline, table: str) -> int:

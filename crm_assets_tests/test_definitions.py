@@ -1,6 +1,7 @@
 """The code location: what it lists, with no CRM variable set."""
 
 import os
+from datetime import datetime, timezone
 import subprocess
 import sys
 from pathlib import Path
@@ -82,12 +83,13 @@ def test_table_name_snake_case():
 
 def test_schedule_requests_job_run():
     schedule = build_crm_sync_schedule()
-    context = dg.build_schedule_context(scheduled_execution_time=None)
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 4, 3, tzinfo=timezone.utc))
 
     run_requests = schedule.evaluate_tick(context).run_requests
 
     assert run_requests is not None
     assert len(run_requests) == 1
+    assert run_requests[0].partition_key is None
     assert schedule.job_name == "crm_sync_job"
     assert schedule.cron_schedule == "0 3 * * *"
 
