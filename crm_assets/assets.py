@@ -14,7 +14,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from crm_assets.entities import CRM_ENTITIES, CrmEntity, validate_entities
 from crm_assets.errors import CrmError
-from crm_assets.failures import failed_collection, failure_summary
+from crm_assets.failures import duckdb_lock_message, failed_collection, failure_summary
 from crm_assets.http import CrmSession
 from crm_assets.resources import (
     CrmApiResource,
@@ -72,7 +72,7 @@ def asset_key(entity: CrmEntity) -> dg.AssetKey:
 
 
 def _spec_pipeline(destination: str) -> dlt.Pipeline:
-    """A pipeline object that only names the destination for the specs; nothing runs on it.
+    """Build a pipeline object that only names the destination for the specs; nothing runs on it.
 
     dlt creates a working folder for every pipeline object, so this one gets a folder of its
     own under the system's temporary directory, apart from the real pipelines.
@@ -160,7 +160,7 @@ def sync_collections(
     mode = sync_mode(context, space.name if space else None)
     # One pipeline per space, so that each space keeps its own incremental cursors.
     pipeline = warehouse.build_pipeline(f"crm_{space.name}" if space else PIPELINE_NAME)
-    pipeline.sync_destination()
+    restore_state(pipeline, warehouse)
     cursors_before = incremental_cursors(pipeline)
     context.log.info(
         f"{'Full refresh' if mode.full_refresh else 'Incremental sync'} of "
@@ -203,6 +203,17 @@ def sync_collections(
             metadata={"failed_collections": sorted(failed)},
             allow_retries=False,
         )
+
+
+def restore_state(pipeline: Any, warehouse: CrmWarehouseResource) -> None:
+    """Restore dlt's state and schemas from the destination, naming a locked DuckDB file."""
+    try:
+        pipeline.sync_destination()
+    except Exception as error:
+        locked = duckdb_lock_message(error, warehouse.location())
+        if locked is None:
+            raise
+        raise dg.Failure(description=locked, allow_retries=False) from None
 
 
 class SyncReport:

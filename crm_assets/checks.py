@@ -52,7 +52,7 @@ def build_crm_checks(
     def crm_table_checks(
         context: dg.AssetCheckExecutionContext, warehouse: CrmWarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
-        # Any space's pipeline holds the shared tables' schema; the first one is used.
+        # Every space's pipeline stores the shared tables' schema, so the first one serves all.
         pipeline = warehouse.build_pipeline(f"crm_{spaces[0].name}" if spaces else PIPELINE_NAME)
         pipeline.sync_destination()
         with pipeline.sql_client() as client:
@@ -65,7 +65,7 @@ def build_crm_checks(
 
 
 class TableFacts:
-    """What the checks need to know about one warehouse table."""
+    """Facts about one warehouse table that the checks evaluate."""
 
     def __init__(self, columns: dict[str, str | None], rows: int, null_ids: int, duplicate_ids: int) -> None:
         self.columns = columns
@@ -161,8 +161,8 @@ def build_freshness_checks(assets: dg.AssetsDefinition) -> list[dg.AssetChecksDe
     """Build one last-update freshness check per CRM asset, evaluated by the freshness sensor.
 
     NOTE: Dagster 1.13 marks these builders as superseded by `FreshnessPolicy`. They are kept
-    because their results are ordinary asset checks, shown and alerted on like the table
-    checks; move to `FreshnessPolicy` once its results reach run-failure alerting as well.
+    because their results are ordinary asset checks, shown like the table checks. Move to
+    `FreshnessPolicy` once this project has tests for its daemon-side evaluation.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)

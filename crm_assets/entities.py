@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 # Collections of the CRM REST API v100 that a row may name. The API has about 200; these
-# are the ones whose shape this project knows. Extend the set to load another one.
+# are the ones this project has field types for. Extend the set to load another one.
 KNOWN_COLLECTIONS: frozenset[str] = frozenset(
     {
         "Accounts",

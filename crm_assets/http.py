@@ -1,8 +1,8 @@
 """HTTP session for the CRM API: retries, clear error statuses and page validation.
 
 dlt's REST client sends every request through this session, so each rule here holds for
-every collection: `429` waits for `Retry-After` (never less than a floor, never more than a
-cap), `5xx` and connection errors back off exponentially, and a `200` page must be JSON
+every collection. A `429` waits for `Retry-After`, never less than a floor and never more
+than a cap. `5xx` and connection errors back off exponentially. A `200` page must be JSON
 with a `data` list and a `page_info` object before dlt reads it, so a broken page can never
 turn into an empty table.
 """
@@ -48,7 +48,7 @@ def url_without_secrets(url: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Return the wait in seconds that a `Retry-After` header asks for, or None if unreadable."""
+    """Return the wait in seconds that a `Retry-After` header requests, or None if unreadable."""
     if not value:
         return None
     value = value.strip()

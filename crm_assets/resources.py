@@ -65,7 +65,7 @@ def configured_destination() -> str:
 
 
 class CrmWarehouseResource(dg.ConfigurableResource):
-    """Where the CRM tables land: a dlt destination and dataset (DuckDB by default).
+    """Destination of the CRM tables: a dlt destination and dataset (DuckDB by default).
 
     Destinations other than DuckDB take their credentials from dlt's own environment
     variables, e.g. `DESTINATION__POSTGRES__CREDENTIALS`.
@@ -81,7 +81,7 @@ class CrmWarehouseResource(dg.ConfigurableResource):
     pipelines_dir: str | None = Field(
         default=None, description="dlt working folder; default CRM_PIPELINES_DIR, else dlt_pipelines next to the DuckDB file."
     )
-    dataset_name: str = Field(default="crm", description="Schema that holds the CRM tables.")
+    dataset_name: str = Field(default="crm", description="Schema (dlt dataset) of the CRM tables.")
 
     def destination_name(self) -> str:
         return (self.destination or configured_destination()).strip().lower()

@@ -13,7 +13,7 @@ _UNSAFE_SPACE_ID = re.compile(r"[/\\?#%\s]")
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """How requests are retried: attempts, waits in seconds, and the per-request timeout."""
+    """Retry rules of requests: attempts, waits in seconds, and the per-request timeout."""
 
     max_attempts: int = 6
     backoff_base: float = 1.0

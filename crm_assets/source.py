@@ -70,7 +70,7 @@ SPACE_COLUMN = "space"
 
 @dataclass(frozen=True)
 class SyncMode:
-    """How a sync reads: incremental or full, and what a soft-deleted record becomes."""
+    """Options of one sync: full or incremental, the delete policy, and the space it reads."""
 
     full_refresh: bool = False
     delete_policy: str = "remove"

@@ -9,7 +9,7 @@
     username_env = "CRM_EMEA_USERNAME"   # names of the variables that hold the credentials
     password_env = "CRM_EMEA_PASSWORD"
 
-The file holds no secret, only the names of the variables that do. It is read when the
+The file contains no secret, only the names of the variables that contain them. It is read when the
 code location loads, because the spaces become the assets' partitions.
 """
 

@@ -49,7 +49,7 @@ def change_counts(
 ) -> dict[str, int]:
     """Split the rows this sync loaded into inserted, updated and deleted records.
 
-    The staging table of a merged table holds exactly the rows of the last load. A record
+    The staging table of a merged table contains exactly the rows of the last load. A record
     counts as inserted when it was created at or after the previous cursor (every record
     on a first sync), as deleted when `is_deleted` is true, and as updated otherwise.
     """
