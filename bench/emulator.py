@@ -52,18 +52,13 @@ class Emulator:
 
 @contextmanager
 def running_emulator(
-    records: int, latency_ms: float, collections: list[str], folder: Path, nodelay: bool = False
+    records: int, latency_ms: float, collections: list[str], folder: Path
 ) -> Iterator[Emulator]:
-    """Start `python -m crm_assets.emulator` with synthetic records; stop it on exit.
-
-    With `nodelay`, start it through `bench.emulator_nodelay` instead.
-    """
-    module = "bench.emulator_nodelay" if nodelay else "crm_assets.emulator"
-    suffix = "-nodelay" if nodelay else ""
-    ready_file = folder / f"emulator{suffix}-url"
-    log_path = folder / f"emulator{suffix}.log"
+    """Start `python -m crm_assets.emulator` with synthetic records; stop it on exit."""
+    ready_file = folder / "emulator-url"
+    log_path = folder / "emulator.log"
     command = [
-        sys.executable, "-m", module, "--port", "0",
+        sys.executable, "-m", "crm_assets.emulator", "--port", "0",
         "--dataset", "synthetic", "--records", str(records),
         "--collections", ",".join(collections), "--latency-ms", f"{latency_ms:g}",
         "--space-id", SPACE_ID, "--username", USERNAME, "--ready-file", str(ready_file),

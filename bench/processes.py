@@ -11,6 +11,7 @@ Each measured variant runs as its own process group. Two peak figures are taken:
 
 import ctypes
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -38,9 +39,26 @@ class ChildResult:
     wall_seconds: float
     max_rss_bytes: int
     tree_peak_rss_bytes: int
+    # User plus system CPU time of the child and the descendants it waited for.
+    cpu_seconds: float
     log_path: Path
     # Sampled peak RSS of each process of the tree, keyed by "pid command".
     process_peaks: dict[str, int]
+
+
+def busy_cpu_seconds() -> float:
+    """Return the CPU time that all processes of the machine have used since boot, all cores.
+
+    Idle, I/O wait and steal time are left out. Guest time is already part of user time.
+    """
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+
+
+def own_cpu_seconds() -> float:
+    """Return the user plus system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -173,6 +191,7 @@ def run_child(
         # Linux reports ru_maxrss in KiB.
         max_rss_bytes=usage.ru_maxrss * 1024,
         tree_peak_rss_bytes=watchdog.peak_bytes,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         log_path=log_path,
         process_peaks=watchdog.process_peaks(),
     )

@@ -1,12 +1,13 @@
 """Benchmark the CRM sync against the local emulator and write docs/benchmarks.md.
 
 For every size and latency, an emulator process serves N synthetic records per
-collection, and three variants copy all five collections into a fresh DuckDB file, each
-in its own child process: (a) the Dagster materialization of every CRM asset, (b) the
-same dlt source in a plain dlt pipeline, (c) a minimal requests + DuckDB copy.
+collection. Three variants then copy all five collections into a fresh DuckDB file, each
+in its own child process. They are (a) the Dagster materialization of every CRM asset,
+(b) the same dlt source in a plain dlt pipeline and (c) a minimal requests + DuckDB copy.
 """
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,8 @@ from bench.variants import PROJECT_DIR, Limits
 DEFAULT_OUTPUT = PROJECT_DIR / "docs" / "benchmarks.md"
 QUICK_SIZES = [2000]
 QUICK_LATENCIES = [0.0]
+# A run is marked as disturbed when other processes kept this many cores busy on average.
+BUSY_MACHINE_CORES = 0.2
 
 
 def _sizes(text: str) -> list[int]:
@@ -61,10 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="Smoke run: same as --sizes 2000 --latency-ms 0.",
     )
     parser.add_argument(
-        "--emulator-nodelay", action="store_true",
-        help="Run the variants against the emulator with TCP_NODELAY (bench/emulator_nodelay.py).",
-    )
-    parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT,
         help="Report file to write (default docs/benchmarks.md in the project).",
     )
@@ -93,8 +92,6 @@ def command_line(args: argparse.Namespace) -> str:
             f"--sizes {','.join(str(size) for size in args.sizes)}",
             f"--latency-ms {','.join(f'{latency:g}' for latency in args.latency_ms)}",
         ]
-    if args.emulator_nodelay:
-        words.append("--emulator-nodelay")
     return " ".join(words)
 
 
@@ -105,10 +102,31 @@ def run_all(args: argparse.Namespace, folder: Path) -> list[Scenario]:
         for size in args.sizes:
             print(f"{time.strftime('%H:%M:%S')} {size:,} records per collection, {latency:g} ms latency", flush=True)
             scenario_folder = folder / f"{size}-{latency:g}ms"
-            scenarios.append(
-                run_scenario(size, latency, args.emulator_nodelay, limits, scenario_folder, args.ceiling_seconds)
-            )
+            scenarios.append(run_scenario(size, latency, limits, scenario_folder, args.ceiling_seconds))
     return scenarios
+
+
+def run_notes(
+    args: argparse.Namespace, scenarios: list[Scenario], started_at: str, minutes: float, version: str
+) -> list[str]:
+    """Return the Markdown list items that describe the run and anything that disturbed it."""
+    notes = [f"- Started {started_at}, took {minutes:.1f} min.", f"- Product code: {version}"]
+    if product_fingerprint() != version.rsplit(" ", 1)[-1]:
+        warning = "The product code changed during the run, so the scenarios may have measured different code."
+        print(f"WARNING: {warning}", file=sys.stderr)
+        notes.append(f"- **{warning}**")
+
+    results = [result for scenario in scenarios for result in scenario.results.values()]
+    busiest = max(results, key=lambda result: result.other_load)
+    if busiest.other_load > BUSY_MACHINE_CORES:
+        notes.append(
+            f"- **Other processes were running**: up to {busiest.other_load:.2f} of {os.cpu_count()} cores on "
+            f"average during one variant ({busiest.label}, see \"other processes\"), so those times are "
+            "longer than on an idle machine."
+        )
+    if args.quick:
+        notes.append("- Smoke run (`--quick`): sizes and targets here are not the full benchmark.")
+    return notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     started_at = time.strftime("%Y-%m-%d %H:%M %Z")
     version = product_version()
+
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     try:
         scenarios = run_all(args, folder)
@@ -126,19 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"The logs and files of the run are kept in {folder}; delete it when done.", file=sys.stderr)
         return 1
     shutil.rmtree(folder)
+
     minutes = (time.perf_counter() - started) / 60
     checks = evaluate(scenarios)
-    notes = [
-        f"- Started {started_at}, took {minutes:.1f} min.",
-        "- Emulator: " + ("with TCP_NODELAY (`--emulator-nodelay`)" if args.emulator_nodelay else "stock"),
-        f"- Product code: {version}",
-    ]
-    if product_fingerprint() != version.rsplit(" ", 1)[-1]:
-        warning = "The product code changed during the run, so the scenarios may have measured different code."
-        print(f"WARNING: {warning}", file=sys.stderr)
-        notes.append(f"- **{warning}**")
-    if args.quick:
-        notes.append("- Smoke run (`--quick`): sizes and targets here are not the full benchmark.")
+    notes = run_notes(args, scenarios, started_at, minutes, version)
     report = render(read_intro(args.output), command_line(args), notes, scenarios, checks)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")

@@ -43,35 +43,23 @@ class Scenario:
 
     records: int
     latency_ms: float
-    # True if the variants ran against the emulator with TCP_NODELAY (bench.emulator_nodelay).
-    nodelay: bool
     results: dict[str, VariantResult] = field(default_factory=dict)
-    # Ceilings at latency 0 by emulator kind, "stock" and "nodelay"; empty at other latencies.
-    ceilings: dict[str, list[emu.Ceiling]] = field(default_factory=dict)
+    # Measured at latency 0 only, one per entry of CEILING_THREADS.
+    ceilings: list[emu.Ceiling] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return f"{self.records:,} records per collection, {self.latency_ms:g} ms latency"
 
-    def ceiling(self, kind: str, threads: int) -> emu.Ceiling | None:
-        return next((item for item in self.ceilings.get(kind, []) if item.threads == threads), None)
-
-    @property
-    def emulator_kind(self) -> str:
-        return "nodelay" if self.nodelay else "stock"
+    def ceiling(self, threads: int) -> emu.Ceiling | None:
+        return next((item for item in self.ceilings if item.threads == threads), None)
 
 
-def run_scenario(
-    records: int, latency_ms: float, nodelay: bool, limits: Limits, folder: Path, ceiling_seconds: float
-) -> Scenario:
-    """Start an emulator, run every variant against it, then measure its ceiling at latency 0.
-
-    At latency 0 the ceiling of the other emulator kind is measured too, so each report
-    shows what TCP_NODELAY changes.
-    """
-    scenario = Scenario(records=records, latency_ms=latency_ms, nodelay=nodelay)
+def run_scenario(records: int, latency_ms: float, limits: Limits, folder: Path, ceiling_seconds: float) -> Scenario:
+    """Start an emulator, run every variant against it, then measure its ceiling at latency 0."""
+    scenario = Scenario(records=records, latency_ms=latency_ms)
     folder.mkdir(parents=True)
-    with emu.running_emulator(records, latency_ms, COLLECTIONS, folder, nodelay) as emulator:
+    with emu.running_emulator(records, latency_ms, COLLECTIONS, folder) as emulator:
         emu.warm_up(emulator, warm_up_listings())
         for key in VARIANT_KEYS:
             workspace = folder / key
@@ -81,15 +69,10 @@ def run_scenario(
             # The lower bound's JSON lines files of 100,000 records take about 0.5 GB.
             shutil.rmtree(workspace)
         if latency_ms == 0:
-            scenario.ceilings[scenario.emulator_kind] = _ceilings(emulator, ceiling_seconds)
-    if latency_ms == 0:
-        other = "stock" if nodelay else "nodelay"
-        with emu.running_emulator(records, 0, COLLECTIONS[:1], folder, not nodelay) as emulator:
-            emu.warm_up(emulator, [(COLLECTIONS[0], {})])
-            scenario.ceilings[other] = _ceilings(emulator, ceiling_seconds)
-    for kind, ceilings in scenario.ceilings.items():
-        rates = ", ".join(f"{item.threads} thread(s) {item.pages_per_second:,.0f} pages/s" for item in ceilings)
-        print(f"  emulator ceiling ({kind}): {rates}", flush=True)
+            scenario.ceilings = _ceilings(emulator, ceiling_seconds)
+    if scenario.ceilings:
+        rates = ", ".join(f"{item.threads} session(s) {item.pages_per_second:,.0f} pages/s" for item in scenario.ceilings)
+        print(f"  emulator ceiling: {rates}", flush=True)
     return scenario
 
 
@@ -101,6 +84,7 @@ def _print_progress(scenario: Scenario, result: VariantResult) -> None:
     step = f", step {result.step_seconds:.1f} s" if result.step_seconds is not None else ""
     print(
         f"  {time.strftime('%H:%M:%S')} {result.label}: {result.wall_seconds:.1f} s{step}, "
-        f"peak RSS {result.peak_rss_bytes / 2**20:,.0f} MB, rows verified ({scenario.name})",
+        f"peak RSS {result.peak_rss_bytes / 2**20:,.0f} MB, other load {result.other_load:.2f} cores, "
+        f"rows verified ({scenario.name})",
         flush=True,
     )

@@ -9,9 +9,10 @@ LATENCY_BOUND_MAX = 1.15
 MEMORY_MAX_BYTES = 400 * 2**20
 MEMORY_REFERENCE_RECORDS = 20_000
 MEMORY_GROWTH_MAX = 0.20
-# The emulator counts as the bottleneck when the fastest client, (c), fetches at more
-# than this share of the emulator's ceiling with 4 keep-alive sessions.
-EMULATOR_SHARE_MAX = 0.5
+# The emulator is one Python process, so about one core is all it can use. It counts as
+# the bottleneck when it is busier than this share of one core while (c), the fastest
+# client, fetches.
+EMULATOR_BUSY_MAX = 0.5
 MB = 2**20
 
 
@@ -33,7 +34,7 @@ def evaluate(scenarios: list[Scenario]) -> list[TargetCheck]:
     checks = [check_step(scenario) for scenario in scenarios]
     checks += [check_latency(scenario) for scenario in scenarios if scenario.latency_ms > 0]
     checks += check_memory(scenarios)
-    checks += [check for scenario in scenarios if (check := check_emulator(scenario)) is not None]
+    checks += [check_emulator(scenario) for scenario in scenarios]
     return checks
 
 
@@ -125,18 +126,22 @@ def lower_bound_fetch_rate(scenario: Scenario) -> float:
     return result.pages / result.stages["fetch"]
 
 
-def check_emulator(scenario: Scenario) -> TargetCheck | None:
-    """Compare (c)'s fetch rate with the ceiling of the emulator that the variants used."""
-    ceiling = scenario.ceiling(scenario.emulator_kind, 4)
-    if ceiling is None:
-        return None
-    rate = lower_bound_fetch_rate(scenario)
-    share = rate / ceiling.pages_per_second
+def emulator_busy_share(scenario: Scenario) -> float:
+    """Return the share of one core that the emulator used during (c)'s fetch stage."""
+    result = scenario.results["c"]
+    return result.emulator_cpu_seconds / result.stages["fetch"]
+
+
+def check_emulator(scenario: Scenario) -> TargetCheck:
+    """Check that the emulator had headroom while the fastest client fetched from it."""
+    busy = emulator_busy_share(scenario)
+    ceiling = scenario.ceiling(4)
+    ceiling_text = f", emulator ceiling {ceiling.pages_per_second:,.0f} pages/s on 4 sessions" if ceiling else ""
     return TargetCheck(
         kind="emulator",
         scenario_names=(scenario.name,),
-        target=f"emulator not the bottleneck: (c) fetches at ≤ {EMULATOR_SHARE_MAX:.0%} of its 4-session ceiling",
+        target=f"emulator not the bottleneck: busy ≤ {EMULATOR_BUSY_MAX:.0%} of one core during (c)'s fetch",
         scope=scenario.name,
-        passed=share <= EMULATOR_SHARE_MAX,
-        numbers=f"(c) {rate:,.0f} pages/s, ceiling {ceiling.pages_per_second:,.0f} pages/s ({share:.0%})",
+        passed=busy <= EMULATOR_BUSY_MAX,
+        numbers=f"busy {busy:.0%}, (c) fetched {lower_bound_fetch_rate(scenario):,.0f} pages/s{ceiling_text}",
     )

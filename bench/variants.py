@@ -15,7 +15,14 @@ from pathlib import Path
 import duckdb
 
 from bench import emulator as emu
-from bench.processes import BenchmarkError, ChildResult, log_tail, run_child
+from bench.processes import (
+    BenchmarkError,
+    ChildResult,
+    busy_cpu_seconds,
+    log_tail,
+    own_cpu_seconds,
+    run_child,
+)
 from crm_assets.entities import CRM_ENTITIES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +53,8 @@ class VariantResult:
     max_rss_bytes: int
     tree_peak_rss_bytes: int
     emulator_cpu_seconds: float
+    # CPU time that processes outside the benchmark used while the variant ran.
+    other_cpu_seconds: float
     pages: int
     largest_collection_pages: int
     # Named durations in seconds, in the order they happened.
@@ -64,6 +73,11 @@ class VariantResult:
     @property
     def records_per_second(self) -> float:
         return self.records / self.wall_seconds
+
+    @property
+    def other_load(self) -> float:
+        """Return the average number of cores that other processes kept busy during the run."""
+        return self.other_cpu_seconds / self.wall_seconds
 
     @property
     def peak_rss_bytes(self) -> int:
@@ -96,12 +110,14 @@ def run_variant(
     workspace.mkdir(parents=True)
     env = child_env(emulator.url, workspace)
     command = _command(key, workspace, env)
-    cpu_before = emulator.cpu_seconds()
+    emulator_before, busy_before, own_before = emulator.cpu_seconds(), busy_cpu_seconds(), own_cpu_seconds()
     child = run_child(
         command, env, workspace / "output.log", limits.timeout_seconds, limits.memory_limit_bytes,
         cwd=PROJECT_DIR,
     )
-    emulator_cpu = emulator.cpu_seconds() - cpu_before
+    emulator_cpu = emulator.cpu_seconds() - emulator_before
+    own_cpu = own_cpu_seconds() - own_before
+    other_cpu = busy_cpu_seconds() - busy_before - child.cpu_seconds - emulator_cpu - own_cpu
     if child.returncode != 0:
         raise BenchmarkError(
             f"{LABELS[key]} exited with status {child.returncode}; see {child.log_path}. "
@@ -115,6 +131,7 @@ def run_variant(
         max_rss_bytes=child.max_rss_bytes,
         tree_peak_rss_bytes=child.tree_peak_rss_bytes,
         emulator_cpu_seconds=emulator_cpu,
+        other_cpu_seconds=max(other_cpu, 0.0),
         pages=0,
         largest_collection_pages=0,
         process_peaks=child.process_peaks,

@@ -110,7 +110,7 @@ def test_killed_run_then_rerun_complete(start_emulator, instance, tmp_path: Path
     reached_load = wait_for_load_stage(tmp_path / "dlt", killed, timeout=240)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
-    # The rerun uses another Dagster instance: the killed run still holds its slot in the
+    # The rerun uses another Dagster instance: the killed run keeps its slot in the
     # `crm_duckdb` pool of its instance until run monitoring marks it failed.
     rerun = materialize(instance, crm_resources(emulator, database))
 
