@@ -1,11 +1,14 @@
 """The web UI end to end: `dagster dev` on the emulator, GraphQL, one sync run, the asset graph."""
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.support.ui import WebDriverWait
 
 from crm_assets.emulator import CrmEmulator, synthetic_store
 
@@ -37,6 +40,7 @@ CHECK_NAMES = ["freshness_check", "id_unique_not_null", "known_columns_typed", "
 JOB_NAMES = ["crm_full_refresh_job", "crm_sync_job"]
 SENSOR_NAMES = ["crm_freshness_sensor", "crm_run_failure_sensor"]
 VIEWPORT = (1400, 900)
+RESOURCE_PATH = "/locations/crm_assets/resources/crm_api"
 
 
 @pytest.fixture
@@ -65,6 +69,10 @@ def load_repository(ui: DagsterUi) -> dict[str, Any]:
     repositories = location["repositories"]
     assert len(repositories) == 1
     return repositories[0]
+
+
+def basic_header(username: str, password: str) -> str:
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def asset_key(event_asset_key: dict[str, list[str]]) -> str:
@@ -134,8 +142,16 @@ def test_ui_syncs_and_shows_graph(start_emulator, start_dagster_ui, tmp_path: Pa
         driver.get(dagster_ui.base_url + ASSET_GRAPH_PATH)
         graph_nodes = wait_for_asset_nodes(driver, TABLES, run_id, PAGE_TIMEOUT)
         saved = driver.save_screenshot(str(screenshot))
+        graph_page = driver.page_source
+        # The resource page shows the crm_api configuration: variable names, never values.
+        driver.get(dagster_ui.base_url + RESOURCE_PATH)
+        WebDriverWait(driver, PAGE_TIMEOUT).until(lambda browser: "CRM_PASSWORD" in browser.page_source)
+        resource_page = driver.page_source
     finally:
         driver.quit()
+    for text in (graph_page, resource_page, json.dumps(events), (tmp_path / "dagster_dev.log").read_text()):
+        assert PASSWORD not in text
+        assert basic_header(USERNAME, PASSWORD) not in text
     for name in TABLES:
         assert name in graph_nodes, f"No node {name} in the asset graph, only {sorted(graph_nodes)}."
         node = graph_nodes[name]
