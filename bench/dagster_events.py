@@ -28,7 +28,10 @@ class RunTimings:
 
 
 def read_run_timings(dagster_home: Path) -> RunTimings:
-    """Read the only run of the instance in `dagster_home`. Raises if its sync step did not succeed."""
+    """Read the only run of the instance in `dagster_home`.
+
+    Raises RuntimeError unless there is exactly one run and its sync step succeeded.
+    """
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs()
         if len(runs) != 1:
@@ -53,5 +56,7 @@ def read_run_timings(dagster_home: Path) -> RunTimings:
             if isinstance(pages, dg.IntMetadataValue) and pages.value is not None:
                 timings.pages[materialization.asset_key.to_user_string()] = pages.value
     if SYNC_STEP_KEY not in timings.step_seconds:
-        raise RuntimeError(f"The run in {dagster_home} has no STEP_SUCCESS event for step {SYNC_STEP_KEY!r}.")
+        raise RuntimeError(
+            f"The run in {dagster_home} has no STEP_SUCCESS event for step {SYNC_STEP_KEY!r}."
+        )
     return timings

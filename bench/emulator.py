@@ -24,7 +24,8 @@ USERNAME = "bench-token"
 # A password with characters that HTTP Basic must carry byte for byte.
 PASSWORD = "bench-secret:@%€"
 PAGE_SIZE = 100
-# Generating 100,000 records in each of 5 collections takes about 5 s; the rest is margin.
+# crm_assets.emulator.synthetic notes about 5 s to generate 100,000 records in each of 5
+# collections, so this leaves a wide margin for slow or busy machines.
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30.0
@@ -58,15 +59,34 @@ def running_emulator(
     ready_file = folder / "emulator-url"
     log_path = folder / "emulator.log"
     command = [
-        sys.executable, "-m", "crm_assets.emulator", "--port", "0",
-        "--dataset", "synthetic", "--records", str(records),
-        "--collections", ",".join(collections), "--latency-ms", f"{latency_ms:g}",
-        "--space-id", SPACE_ID, "--username", USERNAME, "--ready-file", str(ready_file),
+        sys.executable,
+        "-m",
+        "crm_assets.emulator",
+        "--port",
+        "0",
+        "--dataset",
+        "synthetic",
+        "--records",
+        str(records),
+        "--collections",
+        ",".join(collections),
+        "--latency-ms",
+        f"{latency_ms:g}",
+        "--space-id",
+        SPACE_ID,
+        "--username",
+        USERNAME,
+        "--ready-file",
+        str(ready_file),
     ]
     env = {**os.environ, "CRM_EMULATOR_PASSWORD": PASSWORD}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, env=env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent(signal.SIGTERM),
         )
         try:
@@ -83,7 +103,8 @@ def _wait_for_url(process: subprocess.Popen[bytes], ready_file: Path, log_path: 
             return ready_file.read_text().strip()
         if process.poll() is not None:
             raise BenchmarkError(
-                f"The emulator exited with status {process.returncode} before it was ready; see {log_path}."
+                f"The emulator exited with status {process.returncode} before it was ready; "
+                f"see {log_path}."
             )
         time.sleep(0.1)
     raise BenchmarkError(f"The emulator did not start within {START_TIMEOUT:g} s; see {log_path}.")
@@ -156,7 +177,9 @@ def measure_ceiling(emulator: Emulator, collection: str, threads: int, seconds: 
     return Ceiling(threads=threads, seconds=time.perf_counter() - started, pages=sum(counts))
 
 
-def _page_until(emulator: Emulator, collection: str, stop_at: float, counts: list[int], index: int) -> None:
+def _page_until(
+    emulator: Emulator, collection: str, stop_at: float, counts: list[int], index: int
+) -> None:
     url = emulator.list_url_prefix + collection
     cursor: str | None = None
     with new_session() as session:
@@ -176,5 +199,7 @@ def _next_cursor(head: bytes) -> str | None:
     has_next = _HAS_NEXT.search(head)
     end_cursor = _END_CURSOR.search(head)
     if has_next is None or end_cursor is None:
-        raise BenchmarkError(f"The emulator sent a page without page_info near the start: {head[:200]!r}")
+        raise BenchmarkError(
+            f"The emulator sent a page without page_info near the start: {head[:200]!r}"
+        )
     return end_cursor.group(1).decode("ascii") if has_next.group(1) == b"true" else None

@@ -24,8 +24,10 @@ PAGE_SIZE = 100
 REQUEST_TIMEOUT = 30.0
 
 
-def fetch_collection(base_url: str, collection: str, auth: tuple[bytes, bytes], target: Path) -> int:
-    """Write every record of `collection` to `target` as JSON lines; return the page count."""
+def fetch_collection(
+    base_url: str, collection: str, auth: tuple[bytes, bytes], target: Path
+) -> int:
+    """Write every record of `collection` to `target` as JSON lines and return the page count."""
     pages = 0
     params: dict[str, str | int] = {"first": PAGE_SIZE}
     with requests.Session() as session, target.open("w", encoding="utf-8") as output:
@@ -57,13 +59,15 @@ def load_files(database: Path, files: dict[str, Path]) -> None:
 
 
 def main(result_path: Path) -> int:
-    base_url = f"{os.environ['CRM_API_URL']}/api/v100/rest/spaces/{os.environ['CRM_SPACE_ID']}/entities/"
+    base_url = (
+        f"{os.environ['CRM_API_URL']}/api/v100/rest/spaces/{os.environ['CRM_SPACE_ID']}/entities/"
+    )
     auth = (os.environ["CRM_USERNAME"].encode("utf-8"), os.environ["CRM_PASSWORD"].encode("utf-8"))
     folder = Path(os.environ["CRM_PIPELINES_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     files = {entity.table_name: folder / f"{entity.table_name}.jsonl" for entity in CRM_ENTITIES}
 
-    started = time.perf_counter()
+    started = time.time()
     with ThreadPoolExecutor(max_workers=len(CRM_ENTITIES)) as pool:
         futures = {
             entity.collection: pool.submit(
@@ -72,12 +76,14 @@ def main(result_path: Path) -> int:
             for entity in CRM_ENTITIES
         }
         pages = {collection: future.result() for collection, future in futures.items()}
-    fetched = time.perf_counter()
+    fetched = time.time()
     load_files(Path(os.environ["CRM_DUCKDB_PATH"]), files)
-    loaded = time.perf_counter()
+    loaded = time.time()
 
-    stages = {"fetch": fetched - started, "load": loaded - fetched}
-    result_path.write_text(json.dumps({"stages": stages, "pages": pages}), encoding="utf-8")
+    windows = {"fetch": (started, fetched), "load": (fetched, loaded)}
+    stages = {name: end - start for name, (start, end) in windows.items()}
+    result = {"stages": stages, "windows": windows, "pages": pages}
+    result_path.write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 

@@ -61,7 +61,12 @@ def product_version() -> str:
 def _git(*arguments: str) -> str:
     try:
         completed = subprocess.run(
-            ["git", *arguments], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=30, check=True
+            ["git", *arguments],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -32,6 +32,15 @@ def stage_seconds(trace: Any) -> dict[str, float]:
     }
 
 
+def stage_windows(trace: Any) -> dict[str, tuple[float, float]]:
+    """Return the start and end (Unix seconds) of each step of a dlt trace."""
+    return {
+        step.step: (step.started_at.timestamp(), step.finished_at.timestamp())
+        for step in trace.steps
+        if step.started_at is not None and step.finished_at is not None
+    }
+
+
 def main(result_path: Path) -> int:
     connection = build_connection(
         os.environ.get("CRM_API_URL"),
@@ -49,7 +58,8 @@ def main(result_path: Path) -> int:
     )
     pipeline.run(source, loader_file_format="parquet")
     pages = {collection: stats.pages for collection, stats in session.stats.items()}
-    result = {"stages": stage_seconds(pipeline.last_trace), "pages": pages}
+    trace = pipeline.last_trace
+    result = {"stages": stage_seconds(trace), "windows": stage_windows(trace), "pages": pages}
     result_path.write_text(json.dumps(result), encoding="utf-8")
     return 0
 

@@ -27,7 +27,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 class BenchmarkError(RuntimeError):
-    """A benchmark step failed; the message names the step and where its log is."""
+    """A benchmark step failed. The message names the step and its log file."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class ChildResult:
     log_path: Path
     # Sampled peak RSS of each process of the tree, keyed by "pid command".
     process_peaks: dict[str, int]
+    # (Unix time, RSS sum of the tree) every SAMPLE_INTERVAL seconds.
+    rss_samples: list[tuple[float, int]]
 
 
 def busy_cpu_seconds() -> float:
@@ -52,7 +54,13 @@ def busy_cpu_seconds() -> float:
     Idle, I/O wait and steal time are left out. Guest time is already part of user time.
     """
     times = psutil.cpu_times()
-    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+    return (
+        times.user
+        + times.nice
+        + times.system
+        + getattr(times, "irq", 0.0)
+        + getattr(times, "softirq", 0.0)
+    )
 
 
 def own_cpu_seconds() -> float:
@@ -89,6 +97,7 @@ class _Watchdog(threading.Thread):
         self.deadline = time.monotonic() + timeout
         self.memory_limit_bytes = memory_limit_bytes
         self.peak_bytes = 0
+        self.samples: list[tuple[float, int]] = []
         self._peaks: dict[int, int] = {}
         # The latest command seen per pid: a new child shows its parent's until it calls exec.
         self._commands: dict[int, str] = {}
@@ -101,7 +110,9 @@ class _Watchdog(threading.Thread):
         except psutil.NoSuchProcess:
             return
         while not self.done.wait(SAMPLE_INTERVAL):
-            self.peak_bytes = max(self.peak_bytes, self._sample(root))
+            total = self._sample(root)
+            self.samples.append((time.time(), total))
+            self.peak_bytes = max(self.peak_bytes, total)
             if self.peak_bytes > self.memory_limit_bytes:
                 self._kill(f"its processes used more than {self.memory_limit_bytes >> 20} MB")
             elif time.monotonic() > self.deadline:
@@ -114,7 +125,6 @@ class _Watchdog(threading.Thread):
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
 
     def _sample(self, root: psutil.Process) -> int:
         """Return the RSS sum of the tree now, and update each process's peak."""
@@ -160,8 +170,8 @@ def run_child(
     with log_path.open("wb") as log:
         started_at = time.time()
         started = time.perf_counter()
-        # Called from the main thread only: the death signal fires when the thread
-        # that started the child exits.
+        # Only the main thread starts children, because the death signal fires when the
+        # thread that started the child exits.
         process = subprocess.Popen(
             list(command),
             env=dict(env),
@@ -194,6 +204,7 @@ def run_child(
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         log_path=log_path,
         process_peaks=watchdog.process_peaks(),
+        rss_samples=watchdog.samples,
     )
 
 

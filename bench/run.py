@@ -33,7 +33,9 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"expected one or more positive integers, got {text!r}")
     return sizes
@@ -43,7 +45,9 @@ def _latencies(text: str) -> list[float]:
     try:
         latencies = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
     if not latencies or min(latencies) < 0:
         raise argparse.ArgumentTypeError(f"expected one or more numbers ≥ 0, got {text!r}")
     return latencies
@@ -52,31 +56,49 @@ def _latencies(text: str) -> list[float]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument(
-        "--sizes", type=_sizes, default=[20_000, 100_000], metavar="N,N",
+        "--sizes",
+        type=_sizes,
+        default=[20_000, 100_000],
+        metavar="N,N",
         help="Records per collection, comma-separated (default 20000,100000).",
     )
     parser.add_argument(
-        "--latency-ms", type=_latencies, default=[0.0, 50.0], metavar="MS,MS",
-        help="Delay the emulator adds to every page, in milliseconds, comma-separated (default 0,50).",
+        "--latency-ms",
+        type=_latencies,
+        default=[0.0, 50.0],
+        metavar="MS,MS",
+        help="Delay the emulator adds to every page, in ms, comma-separated (default 0,50).",
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="Smoke run: same as --sizes 2000 --latency-ms 0.",
     )
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT,
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
         help="Report file to write (default docs/benchmarks.md in the project).",
     )
     parser.add_argument(
-        "--child-timeout", type=float, default=900.0, metavar="SECONDS",
+        "--child-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
         help="Time limit of each variant's process; it is killed after that (default 900).",
     )
     parser.add_argument(
-        "--memory-limit-mb", type=int, default=4096, metavar="MB",
+        "--memory-limit-mb",
+        type=int,
+        default=4096,
+        metavar="MB",
         help="RSS limit of each variant's process tree; it is killed above that (default 4096).",
     )
     parser.add_argument(
-        "--ceiling-seconds", type=float, default=3.0, metavar="SECONDS",
+        "--ceiling-seconds",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
         help="Duration of each emulator ceiling measurement (default 3).",
     )
     return parser
@@ -96,23 +118,38 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run_all(args: argparse.Namespace, folder: Path) -> list[Scenario]:
-    limits = Limits(timeout_seconds=args.child_timeout, memory_limit_bytes=args.memory_limit_mb * 2**20)
+    limits = Limits(
+        timeout_seconds=args.child_timeout, memory_limit_bytes=args.memory_limit_mb * 2**20
+    )
     scenarios: list[Scenario] = []
     for latency in args.latency_ms:
         for size in args.sizes:
-            print(f"{time.strftime('%H:%M:%S')} {size:,} records per collection, {latency:g} ms latency", flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')} {size:,} records per collection, "
+                f"{latency:g} ms latency",
+                flush=True,
+            )
             scenario_folder = folder / f"{size}-{latency:g}ms"
-            scenarios.append(run_scenario(size, latency, limits, scenario_folder, args.ceiling_seconds))
+            scenarios.append(
+                run_scenario(size, latency, limits, scenario_folder, args.ceiling_seconds)
+            )
     return scenarios
 
 
 def run_notes(
-    args: argparse.Namespace, scenarios: list[Scenario], started_at: str, minutes: float, version: str
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    started_at: str,
+    minutes: float,
+    version: str,
 ) -> list[str]:
     """Return the Markdown list items that describe the run and anything that disturbed it."""
     notes = [f"- Started {started_at}, took {minutes:.1f} min.", f"- Product code: {version}"]
     if product_fingerprint() != version.rsplit(" ", 1)[-1]:
-        warning = "The product code changed during the run, so the scenarios may have measured different code."
+        warning = (
+            "The product code changed during the run, "
+            "so the scenarios may have measured different code."
+        )
         print(f"WARNING: {warning}", file=sys.stderr)
         notes.append(f"- **{warning}**")
 
@@ -120,9 +157,9 @@ def run_notes(
     busiest = max(results, key=lambda result: result.other_load)
     if busiest.other_load > BUSY_MACHINE_CORES:
         notes.append(
-            f"- **Other processes were running**: up to {busiest.other_load:.2f} of {os.cpu_count()} cores on "
-            f"average during one variant ({busiest.label}, see \"other processes\"), so those times are "
-            "longer than on an idle machine."
+            f"- **Other processes were running**: up to {busiest.other_load:.2f} of "
+            f"{os.cpu_count()} cores on average during one variant ({busiest.label}, see "
+            '"other processes"), so those times are longer than on an idle machine.'
         )
     if args.quick:
         notes.append("- Smoke run (`--quick`): sizes and targets here are not the full benchmark.")
@@ -142,7 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios = run_all(args, folder)
     except BenchmarkError as error:
         print(f"Benchmark failed: {error}", file=sys.stderr)
-        print(f"The logs and files of the run are kept in {folder}; delete it when done.", file=sys.stderr)
+        print(
+            f"The logs and files of the run are kept in {folder}; delete it when done.",
+            file=sys.stderr,
+        )
         return 1
     shutil.rmtree(folder)
 
@@ -153,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     for check in checks:
-        print(f"{'PASS' if check.passed else 'FAIL'}  {check.target} [{check.scope}]: {check.numbers}")
+        print(
+            f"{'PASS' if check.passed else 'FAIL'}  {check.target} [{check.scope}]: {check.numbers}"
+        )
     print(f"Wrote {args.output}")
     return 0
 

@@ -4,7 +4,6 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
 from bench import emulator as emu
@@ -33,7 +32,10 @@ def _first_request_params(endpoint: dict[str, Any]) -> dict[str, str]:
 def warm_up_listings() -> list[tuple[str, dict[str, str]]]:
     """Return the listings the variants request: (c)'s plain paging and the dlt source's own."""
     plain: list[tuple[str, dict[str, str]]] = [(collection, {}) for collection in COLLECTIONS]
-    product = [(entity.collection, _first_request_params(entity_endpoint(entity))) for entity in CRM_ENTITIES]
+    product = [
+        (entity.collection, _first_request_params(entity_endpoint(entity)))
+        for entity in CRM_ENTITIES
+    ]
     return plain + product
 
 
@@ -55,7 +57,9 @@ class Scenario:
         return next((item for item in self.ceilings if item.threads == threads), None)
 
 
-def run_scenario(records: int, latency_ms: float, limits: Limits, folder: Path, ceiling_seconds: float) -> Scenario:
+def run_scenario(
+    records: int, latency_ms: float, limits: Limits, folder: Path, ceiling_seconds: float
+) -> Scenario:
     """Start an emulator, run every variant against it, then measure its ceiling at latency 0."""
     scenario = Scenario(records=records, latency_ms=latency_ms)
     folder.mkdir(parents=True)
@@ -66,25 +70,31 @@ def run_scenario(records: int, latency_ms: float, limits: Limits, folder: Path, 
             result = run_variant(key, emulator, records, workspace, limits)
             scenario.results[key] = result
             _print_progress(scenario, result)
-            # The lower bound's JSON lines files of 100,000 records take about 0.5 GB.
+            # Deleted at once, because (c)'s JSON lines files and the DuckDB files grow with N.
             shutil.rmtree(workspace)
         if latency_ms == 0:
             scenario.ceilings = _ceilings(emulator, ceiling_seconds)
     if scenario.ceilings:
-        rates = ", ".join(f"{item.threads} session(s) {item.pages_per_second:,.0f} pages/s" for item in scenario.ceilings)
+        rates = ", ".join(
+            f"{item.threads} session(s) {item.pages_per_second:,.0f} pages/s"
+            for item in scenario.ceilings
+        )
         print(f"  emulator ceiling: {rates}", flush=True)
     return scenario
 
 
 def _ceilings(emulator: emu.Emulator, seconds: float) -> list[emu.Ceiling]:
-    return [emu.measure_ceiling(emulator, COLLECTIONS[0], threads, seconds) for threads in CEILING_THREADS]
+    return [
+        emu.measure_ceiling(emulator, COLLECTIONS[0], threads, seconds)
+        for threads in CEILING_THREADS
+    ]
 
 
 def _print_progress(scenario: Scenario, result: VariantResult) -> None:
     step = f", step {result.step_seconds:.1f} s" if result.step_seconds is not None else ""
     print(
         f"  {time.strftime('%H:%M:%S')} {result.label}: {result.wall_seconds:.1f} s{step}, "
-        f"peak RSS {result.peak_rss_bytes / 2**20:,.0f} MB, other load {result.other_load:.2f} cores, "
-        f"rows verified ({scenario.name})",
+        f"peak RSS {result.peak_rss_bytes / 2**20:,.0f} MB, "
+        f"other load {result.other_load:.2f} cores, rows verified ({scenario.name})",
         flush=True,
     )

@@ -48,7 +48,8 @@ def check_step(scenario: Scenario) -> TargetCheck:
         target=f"(a) step ≤ {STEP_TO_LOWER_BOUND_MAX:g} × (c) wall time",
         scope=scenario.name,
         passed=step <= limit,
-        numbers=f"step {step:.1f} s, limit {STEP_TO_LOWER_BOUND_MAX:g} × {lower_bound:.1f} s = {limit:.1f} s "
+        numbers=f"step {step:.1f} s, "
+        f"limit {STEP_TO_LOWER_BOUND_MAX:g} × {lower_bound:.1f} s = {limit:.1f} s "
         f"(ratio {step / lower_bound:.2f})",
     )
 
@@ -65,7 +66,8 @@ def check_latency(scenario: Scenario) -> TargetCheck:
     return TargetCheck(
         kind="latency",
         scenario_names=(scenario.name,),
-        target=f"(a) whole sync ≤ {LATENCY_BOUND_MAX:g} × pages of the largest collection × latency",
+        target=f"(a) whole sync ≤ {LATENCY_BOUND_MAX:g} × "
+        "pages of the largest collection × latency",
         scope=scenario.name,
         passed=result.wall_seconds <= limit,
         numbers=f"whole sync {result.wall_seconds:.1f} s (step {result.step_seconds or 0:.1f} s), "
@@ -100,7 +102,8 @@ def check_memory(scenarios: list[Scenario]) -> list[TargetCheck]:
 def _peak_numbers(scenario: Scenario) -> str:
     result = scenario.results["a"]
     return (
-        f"peak {result.peak_rss_bytes / MB:,.0f} MB (process tree {result.tree_peak_rss_bytes / MB:,.0f} MB, "
+        f"peak {result.peak_rss_bytes / MB:,.0f} MB "
+        f"(process tree {result.tree_peak_rss_bytes / MB:,.0f} MB, "
         f"largest process {result.max_rss_bytes / MB:,.0f} MB)"
     )
 
@@ -112,11 +115,13 @@ def _memory_growth(small: Scenario, large: Scenario) -> TargetCheck:
     return TargetCheck(
         kind="memory",
         scenario_names=(small.name, large.name),
-        target=f"(a) peak memory grows ≤ {MEMORY_GROWTH_MAX:.0%} from {small.records:,} to {large.records:,}",
+        target=f"(a) peak memory grows ≤ {MEMORY_GROWTH_MAX:.0%} "
+        f"from {small.records:,} to {large.records:,}",
         scope=f"{small.latency_ms:g} ms latency",
         passed=growth <= MEMORY_GROWTH_MAX,
         numbers=f"{before / MB:,.0f} MB → {after / MB:,.0f} MB ({growth:+.0%}); largest process "
-        f"{small.results['a'].max_rss_bytes / MB:,.0f} MB → {large.results['a'].max_rss_bytes / MB:,.0f} MB",
+        f"{small.results['a'].max_rss_bytes / MB:,.0f} MB → "
+        f"{large.results['a'].max_rss_bytes / MB:,.0f} MB",
     )
 
 
@@ -136,12 +141,18 @@ def check_emulator(scenario: Scenario) -> TargetCheck:
     """Check that the emulator had headroom while the fastest client fetched from it."""
     busy = emulator_busy_share(scenario)
     ceiling = scenario.ceiling(4)
-    ceiling_text = f", emulator ceiling {ceiling.pages_per_second:,.0f} pages/s on 4 sessions" if ceiling else ""
+    ceiling_text = (
+        f", emulator ceiling {ceiling.pages_per_second:,.0f} pages/s on 4 sessions"
+        if ceiling
+        else ""
+    )
     return TargetCheck(
         kind="emulator",
         scenario_names=(scenario.name,),
-        target=f"emulator not the bottleneck: busy ≤ {EMULATOR_BUSY_MAX:.0%} of one core during (c)'s fetch",
+        target=f"emulator not the bottleneck: busy ≤ {EMULATOR_BUSY_MAX:.0%} "
+        "of one core during (c)'s fetch",
         scope=scenario.name,
         passed=busy <= EMULATOR_BUSY_MAX,
-        numbers=f"busy {busy:.0%}, (c) fetched {lower_bound_fetch_rate(scenario):,.0f} pages/s{ceiling_text}",
+        numbers=f"busy {busy:.0%}, "
+        f"(c) fetched {lower_bound_fetch_rate(scenario):,.0f} pages/s{ceiling_text}",
     )

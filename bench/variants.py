@@ -28,6 +28,7 @@ from crm_assets.entities import CRM_ENTITIES
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 TABLES = [entity.table_name for entity in CRM_ENTITIES]
+WORK_STAGES = ("extract", "normalize", "load", "fetch")
 LABELS = {
     "a": "(a) Dagster materialization",
     "b": "(b) plain dlt pipeline",
@@ -61,6 +62,8 @@ class VariantResult:
     stages: dict[str, float] = field(default_factory=dict)
     # Sampled peak RSS of each process of the variant, keyed by "pid command".
     process_peaks: dict[str, int] = field(default_factory=dict)
+    # Sampled peak RSS of the process tree during each work stage (extract, fetch, ...).
+    stage_peaks: dict[str, int] = field(default_factory=dict)
     # Only (a): the duration of the `crm_sync` step as Dagster recorded it.
     step_seconds: float | None = None
     # Only (a): the durations of the run's other steps (asset checks), by step key.
@@ -97,8 +100,8 @@ def child_env(api_url: str, workspace: Path) -> dict[str, str]:
         "CRM_DUCKDB_PATH": str(workspace / "warehouse.duckdb"),
         "CRM_PIPELINES_DIR": str(workspace / "dlt_pipelines"),
         "DAGSTER_HOME": str(workspace / "dagster_home"),
-        # dlt sends anonymous usage events to dltHub unless this is off; the benchmark
-        # must talk to 127.0.0.1 only.
+        # dlt 1.31 sends anonymous usage events to dltHub unless this is off
+        # (`runtime.dlthub_telemetry` defaults to true), and the benchmark talks to 127.0.0.1 only.
         "RUNTIME__DLTHUB_TELEMETRY": "false",
     }
 
@@ -110,14 +113,24 @@ def run_variant(
     workspace.mkdir(parents=True)
     env = child_env(emulator.url, workspace)
     command = _command(key, workspace, env)
-    emulator_before, busy_before, own_before = emulator.cpu_seconds(), busy_cpu_seconds(), own_cpu_seconds()
+
+    emulator_before, busy_before, own_before = (
+        emulator.cpu_seconds(),
+        busy_cpu_seconds(),
+        own_cpu_seconds(),
+    )
     child = run_child(
-        command, env, workspace / "output.log", limits.timeout_seconds, limits.memory_limit_bytes,
+        command,
+        env,
+        workspace / "output.log",
+        limits.timeout_seconds,
+        limits.memory_limit_bytes,
         cwd=PROJECT_DIR,
     )
     emulator_cpu = emulator.cpu_seconds() - emulator_before
     own_cpu = own_cpu_seconds() - own_before
     other_cpu = busy_cpu_seconds() - busy_before - child.cpu_seconds - emulator_cpu - own_cpu
+
     if child.returncode != 0:
         raise BenchmarkError(
             f"{LABELS[key]} exited with status {child.returncode}; see {child.log_path}. "
@@ -137,13 +150,33 @@ def run_variant(
         process_peaks=child.process_peaks,
     )
     if key == "a":
-        _add_dagster_details(result, child, workspace)
+        windows = _add_dagster_details(result, child, workspace)
     else:
-        details = json.loads((workspace / "result.json").read_text(encoding="utf-8"))
-        result.stages = details["stages"]
-        result.pages = sum(details["pages"].values())
-        result.largest_collection_pages = max(details["pages"].values())
+        windows = _add_child_details(result, workspace / "result.json")
+    result.stage_peaks = stage_peaks(child.rss_samples, windows)
     return result
+
+
+def stage_peaks(
+    samples: list[tuple[float, int]], windows: dict[str, tuple[float, float]]
+) -> dict[str, int]:
+    """Return the largest RSS sample inside each work stage's time window."""
+    peaks: dict[str, int] = {}
+    for stage, (start, end) in windows.items():
+        if stage in WORK_STAGES:
+            peaks[stage] = max(
+                (rss for moment, rss in samples if start <= moment <= end), default=0
+            )
+    return peaks
+
+
+def _add_child_details(result: VariantResult, result_path: Path) -> dict[str, tuple[float, float]]:
+    """Read the stages and pages that (b) or (c) wrote, and return its stage windows."""
+    details = json.loads(result_path.read_text(encoding="utf-8"))
+    result.stages = details["stages"]
+    result.pages = sum(details["pages"].values())
+    result.largest_collection_pages = max(details["pages"].values())
+    return {name: (start, end) for name, (start, end) in details["windows"].items()}
 
 
 def _command(key: str, workspace: Path, env: dict[str, str]) -> list[str]:
@@ -156,18 +189,22 @@ def _command(key: str, workspace: Path, env: dict[str, str]) -> list[str]:
     return [sys.executable, "-m", module, str(workspace / "result.json")]
 
 
-def _add_dagster_details(result: VariantResult, child: ChildResult, workspace: Path) -> None:
-    """Split (a)'s wall time with the run's event log and read dlt's trace of the run."""
+def _add_dagster_details(
+    result: VariantResult, child: ChildResult, workspace: Path
+) -> dict[str, tuple[float, float]]:
+    """Split (a)'s wall time with the run's event log and dlt's trace; return the stage windows."""
     from dlt.pipeline.trace import load_trace
 
     from bench.dagster_events import SYNC_STEP_KEY, read_run_timings
-    from bench.plain_dlt import stage_seconds
+    from bench.plain_dlt import stage_seconds, stage_windows
 
     timings = read_run_timings(workspace / "dagster_home")
     run_times = timings.run_times
     sync_start, sync_end = timings.step_starts[SYNC_STEP_KEY], timings.step_ends[SYNC_STEP_KEY]
     result.step_seconds = timings.sync_seconds
-    result.other_steps = {key: seconds for key, seconds in timings.step_seconds.items() if key != SYNC_STEP_KEY}
+    result.other_steps = {
+        key: seconds for key, seconds in timings.step_seconds.items() if key != SYNC_STEP_KEY
+    }
     result.pages = sum(timings.pages.values())
     result.largest_collection_pages = max(timings.pages.values(), default=0)
     result.stages = {
@@ -175,7 +212,9 @@ def _add_dagster_details(result: VariantResult, child: ChildResult, workspace: P
         "RUN_START to sync STEP_START": sync_start - run_times["RUN_START"],
         "step crm_sync": timings.sync_seconds,
         "sync STEP_SUCCESS to RUN_SUCCESS": run_times["RUN_SUCCESS"] - sync_end,
-        "RUN_SUCCESS to process exit": child.started_at + child.wall_seconds - run_times["RUN_SUCCESS"],
+        "RUN_SUCCESS to process exit": child.started_at
+        + child.wall_seconds
+        - run_times["RUN_SUCCESS"],
     }
     trace = load_trace(str(workspace / "dlt_pipelines" / "crm"))
     if trace is None:
@@ -183,6 +222,7 @@ def _add_dagster_details(result: VariantResult, child: ChildResult, workspace: P
     result.stages.update({f"dlt {name}": seconds for name, seconds in stage_seconds(trace).items()})
     result.stages["STEP_START to dlt run start"] = trace.started_at.timestamp() - sync_start
     result.stages["dlt run end to STEP_SUCCESS"] = sync_end - trace.finished_at.timestamp()
+    return stage_windows(trace)
 
 
 def verify_rows(database: Path, records: int, label: str) -> None:

@@ -127,3 +127,10 @@ def test_password_hidden_in_resource_config():
     resource = defs.resources["crm_api"]
 
     assert isinstance(resource.password, dg.EnvVar)
+
+
+def test_dlt_telemetry_off_by_default():
+    from dlt.common.configuration.resolve import resolve_configuration
+    from dlt.common.configuration.specs import RuntimeConfiguration
+
+    assert resolve_configuration(RuntimeConfiguration()).dlthub_telemetry is False

@@ -2,6 +2,7 @@
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ def basic_header(username: str, password: str) -> str:
 def run_materialize(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
+    shutil.copyfile(PROJECT_DIR / "deploy" / "dagster.yaml", home / "dagster.yaml")
     base = {name: value for name, value in os.environ.items() if not name.startswith("CRM_")}
     dagster = Path(sys.executable).parent / "dagster"
     return subprocess.run(
