@@ -74,7 +74,7 @@ class CrmEmulator:
     """HTTP emulator of the CRM REST API (version 100) serving one space from a CrmStore.
 
     Use it as a context manager, or call start() and stop(). With `port=0` the
-    operating system picks a free port, and `url` tells which.
+    operating system picks a free port, and `url` returns it.
     """
 
     def __init__(
