@@ -12,8 +12,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from bench.machine import product_fingerprint, product_version
 from bench.processes import BenchmarkError
@@ -27,30 +28,26 @@ QUICK_SIZES = [2000]
 QUICK_LATENCIES = [0.0]
 # A run is marked as disturbed when other processes kept this many cores busy on average.
 BUSY_MACHINE_CORES = 0.2
+Number = TypeVar("Number", int, float)
+
+
+def _number_list(text: str, convert: Callable[[str], Number], minimum: Number, kind: str) -> list[Number]:
+    """Parse a comma-separated option value; every number must be at least `minimum`."""
+    try:
+        numbers = [convert(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, got {text!r}") from None
+    if not numbers or min(numbers) < minimum:
+        raise argparse.ArgumentTypeError(f"expected one or more {kind} ≥ {minimum}, got {text!r}")
+    return numbers
 
 
 def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected one or more positive integers, got {text!r}")
-    return sizes
+    return _number_list(text, int, 1, "integers")
 
 
 def _latencies(text: str) -> list[float]:
-    try:
-        latencies = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
-    if not latencies or min(latencies) < 0:
-        raise argparse.ArgumentTypeError(f"expected one or more numbers ≥ 0, got {text!r}")
-    return latencies
+    return _number_list(text, float, 0.0, "numbers")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 import os
 
-# dlt sends anonymous usage events to dlthub's server unless told not to. This project
+# dlt sends anonymous usage events to dlthub's server unless configured not to. This project
 # contacts no host but the configured CRM API and warehouse, so the default here is off;
 # set RUNTIME__DLTHUB_TELEMETRY=true to opt in.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")

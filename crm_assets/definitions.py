@@ -19,7 +19,7 @@ defs = dg.Definitions(
     jobs=[crm_sync_job, crm_full_refresh_job],
     schedules=[build_crm_sync_schedule()],
     sensors=[build_freshness_sensor(crm_freshness_checks), crm_run_failure_sensor],
-    # A CRM run has two steps, the sync and its checks, which run one after the other; a
+    # A CRM run has two steps, the sync and its checks, which run one after the other. A
     # process per step would add several seconds of start-up to each and isolate nothing.
     executor=dg.in_process_executor,
     resources={

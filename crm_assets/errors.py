@@ -10,7 +10,7 @@ class CrmConfigError(CrmError):
 
 
 class CrmApiError(CrmError):
-    """The CRM API answered a collection's request with an error status."""
+    """The CRM API returned an error status for a collection's request."""
 
     def __init__(self, collection: str, status: int, message: str) -> None:
         super().__init__(message)
@@ -40,4 +40,4 @@ class CrmTransportError(CrmError):
 
 
 class WarehouseLockedError(CrmError):
-    """Another process holds the DuckDB file open for writing."""
+    """Another process has the DuckDB file open for writing."""

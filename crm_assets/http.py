@@ -119,11 +119,11 @@ class CrmSession(requests.Session):
         backoff = min(self.retry.backoff_max, self.retry.backoff_base * 2 ** (attempt - 1))
         if response is None or response.status_code != 429:
             return backoff
-        asked = parse_retry_after(response.headers.get("Retry-After"))
-        if asked is None or asked <= 0:
+        requested = parse_retry_after(response.headers.get("Retry-After"))
+        if requested is None or requested <= 0:
             # A missing, zero or past Retry-After must not turn retries into a busy loop.
             return max(backoff, self.retry.retry_after_min)
-        return min(max(asked, self.retry.retry_after_min), self.retry.retry_after_max)
+        return min(max(requested, self.retry.retry_after_min), self.retry.retry_after_max)
 
     def _note_retry(self, collection: str, reason: str, wait: float, attempt: int) -> None:
         self.stats_for(collection).retries += 1
@@ -135,11 +135,11 @@ class CrmSession(requests.Session):
     ) -> CrmTransportError:
         attempts = self.retry.max_attempts
         if response is not None and response.status_code == 429:
-            asked = response.headers.get("Retry-After", "not given")
+            requested = response.headers.get("Retry-After", "not given")
             return CrmTransportError(
                 collection,
                 f"Collection {collection}: the CRM API is rate limiting (HTTP 429) and still was "
-                f"after {attempts} attempts; it asked to retry after {asked!r} (seconds or date), "
+                f"after {attempts} attempts; it requested a retry after {requested!r} (seconds or date), "
                 f"and this client waits at most {self.retry.retry_after_max:g} s per retry. "
                 "Run the sync again after that time, or raise CRM_RETRY_AFTER_MAX.",
             )
@@ -148,7 +148,7 @@ class CrmSession(requests.Session):
                 collection,
                 f"Collection {collection}: every request {failure} ({attempts} attempts, "
                 f"timeout CRM_REQUEST_TIMEOUT={self.retry.timeout:g} s). The CRM API is not "
-                "answering; check its status page, or raise CRM_REQUEST_TIMEOUT.",
+                "responding; check its status page, or raise CRM_REQUEST_TIMEOUT.",
             )
         return CrmTransportError(
             collection,

@@ -125,31 +125,32 @@ def test_change_counts_metadata(synced, instance):
     assert metadata["dagster/row_count"] == 250 + 3 - 1
 
 
-def test_deleted_record_removed(synced, instance):
+def delete_then_sync_twice(synced, instance) -> str:
+    """Soft-delete one contact, sync twice, and return its id; both syncs must succeed."""
     store, emulator, database, resources = synced
     deleted = store.live_records("Contacts")[5]["id"]
     store.delete("Contacts", deleted)
+    for _ in range(2):
+        result = materialize(instance, resources)
+        assert result.success, failure_message(result)
+    return deleted
 
-    first = materialize(instance, resources)
-    second = materialize(instance, resources)
 
-    assert first.success, failure_message(first)
-    assert second.success, failure_message(second)
+def test_deleted_record_removed(synced, instance):
+    database = synced[2]
+
+    deleted = delete_then_sync_twice(synced, instance)
+
     assert deleted not in warehouse_rows(database, "contacts")
     assert table_count(database, "contacts") == 249
 
 
 def test_flag_policy_keeps_deleted(synced, instance, monkeypatch):
-    store, emulator, database, resources = synced
+    database = synced[2]
     monkeypatch.setenv("CRM_DELETE_POLICY", "flag")
-    deleted = store.live_records("Contacts")[5]["id"]
-    store.delete("Contacts", deleted)
 
-    first = materialize(instance, resources)
-    second = materialize(instance, resources)
+    deleted = delete_then_sync_twice(synced, instance)
 
-    assert first.success, failure_message(first)
-    assert second.success, failure_message(second)
     assert warehouse_rows(database, "contacts")[deleted][2] is True
     assert table_count(database, "contacts") == 250
 
