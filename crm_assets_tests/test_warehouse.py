@@ -26,6 +26,15 @@ def cli_env(emulator: CrmEmulator, tmp_path: Path) -> dict[str, str]:
     if not home.exists():
         home.mkdir()
         shutil.copyfile(PROJECT_DIR / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        # Create the instance's storage first, as a deployed instance has it: two runs that
+        # start together on an empty folder would both try to create the SQLite schema.
+        subprocess.run(
+            [DAGSTER, "instance", "migrate"],
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return {
         **{name: value for name, value in os.environ.items() if not name.startswith("CRM_")},
         "DAGSTER_HOME": str(home),
