@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+PROJECT_FOLDER = Path(__file__).resolve().parent.parent
 SAMPLE_INTERVAL = 0.1
 _PR_SET_PDEATHSIG = 1
 
@@ -148,10 +149,14 @@ class _Watchdog(threading.Thread):
 
 
 def _short_command(process: psutil.Process) -> str:
-    """Return the command of a process without the interpreter path, cut to 60 characters."""
+    """Return the command of a process, paths relative to the project folder, cut to 60 characters.
+
+    Relative paths keep the generated page free of the folder the benchmark ran in.
+    """
     arguments = process.cmdline()
     words = [Path(arguments[0]).name, *arguments[1:]] if arguments else [process.name()]
-    return " ".join(words)[:60]
+    prefix = f"{PROJECT_FOLDER}{os.sep}"
+    return " ".join(word.replace(prefix, "") for word in words)[:60]
 
 
 def run_child(
