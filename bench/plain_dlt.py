@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.destinations import duckdb
 
 from crm_assets.entities import CRM_ENTITIES
 from crm_assets.http import CrmSession
-from crm_assets.settings import RetrySettings, build_connection
+from crm_assets.resources import CrmWarehouseResource
+from crm_assets.settings import RetrySettings, build_connection, scoped_environ
 from crm_assets.source import crm_source
 
 PIPELINE_NAME = "crm_plain"
@@ -50,13 +50,16 @@ def main(result_path: Path) -> int:
     )
     session = CrmSession(RetrySettings())
     source = crm_source(CRM_ENTITIES, connection, session)
+    # The same destination settings as the assets: DuckDB's memory limit and serial loading.
+    warehouse = CrmWarehouseResource()
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         pipelines_dir=os.environ["CRM_PIPELINES_DIR"],
-        destination=duckdb(credentials=os.environ["CRM_DUCKDB_PATH"]),
+        destination=warehouse.destination_factory(),
         dataset_name=DATASET_NAME,
     )
-    pipeline.run(source, loader_file_format="parquet")
+    with scoped_environ(warehouse.run_settings()):
+        pipeline.run(source, loader_file_format="parquet")
     pages = {collection: stats.pages for collection, stats in session.stats.items()}
     trace = pipeline.last_trace
     result = {"stages": stage_seconds(trace), "windows": stage_windows(trace), "pages": pages}

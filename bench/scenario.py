@@ -4,36 +4,29 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench import emulator as emu
 from bench.variants import Limits, VariantResult, run_variant
-from crm_assets.entities import CRM_ENTITIES
-from crm_assets.source import entity_endpoint
+from crm_assets.entities import CRM_ENTITIES, CrmEntity
+from crm_assets.source import listing_params
 
 COLLECTIONS = [entity.collection for entity in CRM_ENTITIES]
 VARIANT_KEYS = ("a", "b", "c")
 CEILING_THREADS = (1, 4)
 
 
-def _first_request_params(endpoint: dict[str, Any]) -> dict[str, str]:
-    """Return the query parameters that dlt sends first for an endpoint, in a fresh pipeline.
-
-    Each incremental parameter takes its initial value.
-    """
-    params: dict[str, str] = {}
-    for name, value in endpoint.get("params", {}).items():
-        if isinstance(value, dict) and value.get("type") == "incremental":
-            value = value["initial_value"]
-        params[name] = str(value)
-    return params
+def _first_request_params(entity: CrmEntity) -> dict[str, str]:
+    """Return the query parameters of an entity's first request in a fresh pipeline, without `first`."""
+    params = listing_params(entity, page_size=100)
+    params.pop("first")
+    return {name: str(value) for name, value in params.items()}
 
 
 def warm_up_listings() -> list[tuple[str, dict[str, str]]]:
     """Return the listings the variants request: (c)'s plain paging and the dlt source's own."""
     plain: list[tuple[str, dict[str, str]]] = [(collection, {}) for collection in COLLECTIONS]
     product = [
-        (entity.collection, _first_request_params(entity_endpoint(entity)))
+        (entity.collection, _first_request_params(entity))
         for entity in CRM_ENTITIES
     ]
     return plain + product

@@ -23,7 +23,7 @@ from crm_assets.resources import (
     configured_destination,
     retry_settings_from_env,
 )
-from crm_assets.settings import CrmConnection, RetrySettings
+from crm_assets.settings import CrmConnection, RetrySettings, scoped_environ
 from crm_assets.spaces import SpaceConfig, configured_spaces
 from crm_assets.source import DELETE_POLICIES, SOURCE_NAME, SyncMode, crm_source
 from crm_assets.warehouse_stats import change_counts, create_missing_tables, incremental_cursors, table_row_count
@@ -174,15 +174,16 @@ def sync_collections(
         source = crm_source(tuple(remaining), connection, session, mode)
         started = time.monotonic()
         try:
-            events = list(
-                dlt.run(
-                    context=context,
-                    dlt_source=source,
-                    dlt_pipeline=pipeline,
-                    loader_file_format=LOADER_FILE_FORMAT,
-                    refresh="drop_resources" if mode.full_refresh else None,
+            with scoped_environ(warehouse.run_settings()):
+                events = list(
+                    dlt.run(
+                        context=context,
+                        dlt_source=source,
+                        dlt_pipeline=pipeline,
+                        loader_file_format=LOADER_FILE_FORMAT,
+                        refresh="drop_resources" if mode.full_refresh else None,
+                    )
                 )
-            )
         except Exception as error:
             collection, message = failed_collection(error, warehouse.location())
             context.log.error(message)

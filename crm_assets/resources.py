@@ -1,20 +1,26 @@
 """Dagster resources: the CRM connection (secrets from the environment) and the warehouse."""
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import dlt
 from dlt.common.pipeline import SupportsPipeline
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from pydantic import Field
 
+from crm_assets.arrow_pages import ARROW_ROW_SETTINGS
 from crm_assets.settings import MAX_PAGE_SIZE, CrmConnection, RetrySettings, build_connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "warehouse.duckdb"
 PIPELINE_NAME = "crm"
 DEFAULT_DESTINATION = "duckdb"
+# The benchmark's loads of 100,000 rows per table fit in it; larger ones spill to disk.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
+MEMORY_LIMIT_PATTERN = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
 PROGRESS_LOG_SECONDS = 10.0
 
 
@@ -82,6 +88,13 @@ class CrmWarehouseResource(dg.ConfigurableResource):
         default=None, description="dlt working folder; default CRM_PIPELINES_DIR, else dlt_pipelines next to the DuckDB file."
     )
     dataset_name: str = Field(default="crm", description="Schema (dlt dataset) of the CRM tables.")
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        description=(
+            "DuckDB's memory limit while loading, e.g. 512MB; default CRM_DUCKDB_MEMORY_LIMIT, "
+            f"else {DEFAULT_DUCKDB_MEMORY_LIMIT}. DuckDB spills larger work to disk."
+        ),
+    )
 
     def destination_name(self) -> str:
         return (self.destination or configured_destination()).strip().lower()
@@ -109,13 +122,14 @@ class CrmWarehouseResource(dg.ConfigurableResource):
         return dlt.pipeline(
             pipeline_name=pipeline_name,
             pipelines_dir=str(self.working_dir()),
-            destination=self._destination(),
+            destination=self.destination_factory(),
             dataset_name=self.dataset_name,
             # dlt's progress (rows, rates, memory) goes to the run's stdout every 10 seconds.
             progress=dlt.progress.log(log_period=PROGRESS_LOG_SECONDS),
         )
 
-    def _destination(self) -> Any:
+    def destination_factory(self) -> Any:
+        """Return the dlt destination: its name, or for DuckDB a factory with the file and memory limit."""
         if not self.is_duckdb():
             return self.destination_name()
         database = self.duckdb_file()
@@ -127,4 +141,31 @@ class CrmWarehouseResource(dg.ConfigurableResource):
                 f"schema name {self.dataset_name!r}. Rename it, e.g. to {database.with_stem('warehouse')}."
             )
         database.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(credentials=str(database))
+        credentials = DuckDbCredentials(
+            str(database), global_config={"memory_limit": self.memory_limit()}
+        )
+        return dlt.destinations.duckdb(credentials=credentials)
+
+    def memory_limit(self) -> str:
+        """Return DuckDB's memory limit, checked so that a typo fails before the sync starts."""
+        value = (
+            self.duckdb_memory_limit
+            or os.environ.get("CRM_DUCKDB_MEMORY_LIMIT")
+            or DEFAULT_DUCKDB_MEMORY_LIMIT
+        ).strip()
+        if not MEMORY_LIMIT_PATTERN.fullmatch(value):
+            raise dg.Failure(
+                f"CRM_DUCKDB_MEMORY_LIMIT={value!r} is invalid: use a number and a unit, "
+                "e.g. 128MB, 512MiB or 2GB."
+            )
+        return value
+
+    def run_settings(self) -> dict[str, str]:
+        """dlt settings of a sync, set in the environment while it runs."""
+        settings = dict(ARROW_ROW_SETTINGS)
+        if self.is_duckdb():
+            # One DuckDB file takes one writer at a time, and each parallel load job keeps
+            # its own buffers, so loading the tables one after another costs no time and
+            # keeps the memory peak flat.
+            settings["LOAD__WORKERS"] = "1"
+        return settings

@@ -1,7 +1,10 @@
 """Validation of the CRM connection settings, run before any request is sent."""
 
 import ipaddress
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -124,3 +127,22 @@ def build_connection(
         password=password or "",
         page_size=validate_page_size(page_size),
     )
+
+
+@contextmanager
+def scoped_environ(settings: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block only, then restore the previous values.
+
+    dlt reads some of its settings only from configuration, so a sync passes them this way
+    without changing them for other pipelines in the same process.
+    """
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -9,63 +9,59 @@ more, and one that trusted a repeated cursor could loop forever: both are treate
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Optional
 
 import dlt
 
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
-from dlt.sources.helpers.rest_client.auth import HttpBasicAuth
-from dlt.sources.helpers.rest_client.paginators import BasePaginator
-from dlt.sources.rest_api import rest_api_source
-from requests import Request, Response
 
+from crm_assets.arrow_pages import PagesToArrow
 from crm_assets.entities import COMMON_COLUMNS, CrmEntity
 from crm_assets.errors import CrmProtocolError
-from crm_assets.http import CrmSession, collection_of
+from crm_assets.http import CrmClient, CrmSession
 from crm_assets.settings import CrmConnection
 
 SOURCE_NAME = "crm"
 
 
-class CrmCursorPaginator(BasePaginator):
-    """Keyset paging on `page_info`: `after` = the previous page's `end_cursor`."""
+class CursorPages:
+    """Keyset paging on `page_info`: `after` = the previous page's `end_cursor`.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._cursor: str | None = None
+    The last page still carries a cursor, so only `has_next_page: false` ends a listing.
+    A missing or repeated cursor on a page that claims a next one is a protocol fault,
+    never a reason to stop early or to loop.
+    """
+
+    def __init__(self, collection: str) -> None:
+        self.collection = collection
+        self.page = 0
         self._seen: set[str] = set()
-        self._page = 0
 
-    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        self._page += 1
-        page_info = response.json()["page_info"]
+    def next_cursor(self, page_info: dict[str, Any]) -> str | None:
+        """Return the cursor of the next page, or None after the last page."""
+        self.page += 1
         if page_info["has_next_page"] is False:
-            self._has_next_page = False
-            return
-
+            return None
         cursor = page_info.get("end_cursor")
-        collection = collection_of(response.request.url or "")
         if not isinstance(cursor, str) or not cursor:
             raise CrmProtocolError(
-                collection, self._page, "`has_next_page` is true but `end_cursor` is missing"
+                self.collection, self.page, "`has_next_page` is true but `end_cursor` is missing"
             )
         if cursor in self._seen:
             raise CrmProtocolError(
-                collection, self._page, "`end_cursor` repeats an earlier page's cursor"
+                self.collection, self.page, "`end_cursor` repeats an earlier page's cursor"
             )
         self._seen.add(cursor)
-        self._cursor = cursor
-
-    def update_request(self, request: Request) -> None:
-        if self._has_next_page and self._cursor is not None:
-            request.params["after"] = self._cursor
+        return cursor
 
 
 # The first incremental sync starts here, so it reads every record of the collection.
 INITIAL_CURSOR = "1970-01-01 00:00:00"
 DELETE_POLICIES = ("remove", "flag")
 SPACE_COLUMN = "space"
+# Records per item that dlt extracts: 50 pages of 100.
+BATCH_RECORDS = 5000
 
 
 @dataclass(frozen=True)
@@ -102,19 +98,21 @@ def entity_columns(entity: CrmEntity, mode: SyncMode) -> dict[str, dict[str, Any
     return columns
 
 
-def entity_endpoint(entity: CrmEntity) -> dict[str, Any]:
-    """Endpoint of an entity: incremental on its cursor field, with deleted records included."""
-    endpoint: dict[str, Any] = {"path": f"entities/{entity.collection}"}
+def listing_params(entity: CrmEntity, page_size: int, since: Any = None) -> dict[str, Any]:
+    """Query of an entity's listing; incremental entities read changes since `since`, deletions included."""
+    params: dict[str, Any] = {"first": page_size}
     field = entity.cursor_field
     if field is None:
-        return endpoint
-    endpoint["params"] = {
-        f"filter[{field}]": {"type": "incremental", "cursor_path": field, "initial_value": INITIAL_CURSOR},
-        f"filter-op[{field}]": "gte",
-        "order-by": field,
-        "include-deleted": "true",
-    }
-    return endpoint
+        return params
+    params.update(
+        {
+            f"filter[{field}]": INITIAL_CURSOR if since is None else since,
+            f"filter-op[{field}]": "gte",
+            "order-by": field,
+            "include-deleted": "true",
+        }
+    )
+    return params
 
 
 def write_disposition(entity: CrmEntity, mode: SyncMode) -> str:
@@ -124,18 +122,62 @@ def write_disposition(entity: CrmEntity, mode: SyncMode) -> str:
     return "merge"
 
 
-def entity_resource_config(entity: CrmEntity, mode: SyncMode = SyncMode()) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "name": entity.table_name,
-        "table_name": entity.table_name,
-        "primary_key": mode.primary_key(entity),
-        "write_disposition": write_disposition(entity, mode),
-        "columns": entity_columns(entity, mode),
-        "endpoint": entity_endpoint(entity),
-    }
+def entity_resource(
+    entity: CrmEntity,
+    client: CrmClient,
+    page_size: int,
+    mode: SyncMode = SyncMode(),
+    batch_records: int = BATCH_RECORDS,
+) -> DltResource:
+    """The resource of one entity: its pages in batches, as Arrow tables where they are flat."""
+    columns = entity_columns(entity, mode)
+    resource = dlt.resource(
+        _listing,
+        name=entity.table_name,
+        table_name=entity.table_name,
+        primary_key=mode.primary_key(entity),
+        write_disposition=write_disposition(entity, mode),
+        columns=columns,
+    )
+    incremental = None
+    if entity.cursor_field is not None:
+        incremental = dlt.sources.incremental(entity.cursor_field, initial_value=INITIAL_CURSOR)
+    # Each collection pages in its own worker thread, so their requests overlap.
+    bound = resource(entity, client, page_size, batch_records, incremental).parallelize()
     if mode.space is not None:
-        config["processing_steps"] = [{"map": partial(_with_space, mode.space)}]
-    return config
+        bound.add_map(partial(_with_space, mode.space))
+    bound.add_step(PagesToArrow(entity.table_name, columns))
+    return bound
+
+
+def _listing(
+    entity: CrmEntity,
+    client: CrmClient,
+    page_size: int,
+    batch_records: int,
+    incremental: Optional[dlt.sources.incremental[Any]] = None,
+) -> Iterator[list[Any]]:
+    """Yield the entity's records in lists of about `batch_records`, one listing page at a time.
+
+    dlt handles each yielded list as one item, and each item costs a schema update, so
+    pages are joined into larger lists. Only `batch_records` records wait in memory.
+    """
+    since = incremental.start_value if incremental is not None else None
+    params = listing_params(entity, page_size, since)
+    pages = CursorPages(entity.collection)
+    batch: list[Any] = []
+    while True:
+        body = client.page(entity.collection, params)
+        batch.extend(body["data"])
+        cursor = pages.next_cursor(body["page_info"])
+        if cursor is None:
+            break
+        params["after"] = cursor
+        if len(batch) >= batch_records:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _with_space(space: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -148,21 +190,20 @@ def crm_source(
     connection: CrmConnection,
     session: CrmSession,
     mode: SyncMode = SyncMode(),
+    batch_records: int = BATCH_RECORDS,
 ) -> DltSource:
     """Build the dlt source with one resource per entity, named by its table."""
-    config: dict[str, Any] = {
-        "client": {
-            "base_url": connection.base_url,
-            "auth": HttpBasicAuth(connection.username, connection.password),
-            "paginator": CrmCursorPaginator(),
-            "session": session,
-        },
-        "resource_defaults": {
-            "endpoint": {"params": {"first": connection.page_size}, "data_selector": "data"},
-        },
-        "resources": [entity_resource_config(entity, mode) for entity in entities],
-    }
-    return rest_api_source(config, name=SOURCE_NAME, parallelized=True)
+    client = CrmClient(connection, session)
+    resources = [
+        entity_resource(entity, client, connection.page_size, mode, batch_records)
+        for entity in entities
+    ]
+
+    @dlt.source(name=SOURCE_NAME)
+    def crm() -> list[DltResource]:
+        return resources
+
+    return crm()
 
 
 def empty_table_resources(entities: tuple[CrmEntity, ...], mode: SyncMode) -> list[DltResource]:
