@@ -36,7 +36,8 @@ with its own temporary DuckDB file:
   duration of step `crm_sync` from its STEP_SUCCESS event. The Dagster split comes from
   the run's event log, and the dlt stages come from dlt's trace of the run.
 - (b) `bench/plain_dlt.py`: `crm_source(CRM_ENTITIES, ...)` run by
-  `dlt.pipeline(destination=duckdb(...)).run(source, loader_file_format="parquet")`.
+  `dlt.pipeline(...).run(source, loader_file_format="parquet")`, with the destination and
+  dlt settings of the assets (DuckDB's memory limit, one load job at a time).
 - (c) `bench/lower_bound.py`: one thread and one keep-alive `requests.Session` per
   collection, `first=100` and `after=end_cursor` until `has_next_page` is false, JSON
   lines to a file, then one DuckDB `read_json` per collection.

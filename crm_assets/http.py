@@ -1,7 +1,7 @@
 """HTTP session for the CRM API: retries, clear error statuses and page validation.
 
-dlt's REST client sends every request through this session, so each rule here holds for
-every collection. A `429` waits for `Retry-After`, never less than a floor and never more
+The source sends every request through this session, so each rule here holds for every
+collection. A `429` waits for `Retry-After`, never less than a floor and never more
 than a cap. `5xx` and connection errors back off exponentially. A `200` page must be JSON
 with a `data` list and a `page_info` object before dlt reads it, so a broken page can never
 turn into an empty table.
@@ -103,8 +103,8 @@ class CrmSession(requests.Session):
         try:
             response = super().send(request, **kwargs)
         except requests.HTTPError as error:
-            # dlt's REST client adds a hook that raises on every 4xx and 5xx status;
-            # the status rules below apply instead.
+            # A response hook may raise on 4xx and 5xx statuses; the status rules below
+            # apply instead.
             if error.response is None:
                 raise
             response = error.response
