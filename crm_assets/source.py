@@ -5,9 +5,9 @@ next page is `page_info.end_cursor`, and only `has_next_page: false` ends a list
 page still carries a cursor, so a client that stops on a missing cursor would ask once
 more, and one that trusted a repeated cursor could loop forever: both are treated as faults.
 
-The loop is written here rather than configured through dlt's declarative REST API source,
-so that it can read ahead in a thread and hand dlt large lists, which a sync of 100,000
-records per collection needs to stay close to the speed of a bare HTTP copy.
+The loop is written here rather than configured through dlt's declarative REST API source.
+That way it can read ahead in a thread and hand dlt large lists. Both are needed for a
+large sync to stay close to the speed of a bare HTTP copy.
 """
 
 from collections.abc import Iterator
@@ -139,8 +139,8 @@ def entity_resource(
 ) -> DltResource:
     """The resource of one entity: its pages in batches, as Arrow tables where they are flat.
 
-    With `arrow_pages=False` every batch goes to dlt as dicts, the way dlt's REST API source
-    hands them over; the tests load both ways and compare the tables.
+    With `arrow_pages=False` every batch goes to dlt as dicts. The tests load both ways and
+    compare the tables.
     """
     columns = entity_columns(entity, mode)
     resource = dlt.resource(

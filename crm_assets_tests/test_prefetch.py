@@ -27,7 +27,7 @@ def test_error_arrives_after_the_items_before_it():
     assert received == [1, 2]
 
 
-def test_reads_at_most_depth_ahead_and_stops_when_left():
+def test_read_ahead_is_bounded():
     produced = []
     closed = threading.Event()
 
