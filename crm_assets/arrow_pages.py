@@ -1,14 +1,14 @@
 """Turn each page of flat records into an Arrow table, so dlt loads it without normalizing rows.
 
 dlt normalizes Python dicts one value at a time, which took 40% of a benchmark sync of
-500,000 records.
-It writes Arrow tables to parquet as they are. A page becomes an Arrow table only when
-that gives the same table rows as dlt's own normalizer would:
+500,000 records. It writes Arrow tables to parquet as they are. A page becomes an Arrow
+table only when that gives the same table rows as dlt's own normalizer would:
 
-- every value is a string, an integer, a float, a boolean or null (no nested objects or
-  arrays, which dlt flattens into columns and child tables);
-- the values of each field share one Python type, and that type fits the field's column
-  in the schema (its hint, or the type an earlier load gave it);
+- every value is a string, a number, a boolean or null (no nested objects or arrays,
+  which dlt flattens into columns and child tables);
+- the values of each field have one type, and it fits the field's column in the schema:
+  its hint, its type in earlier loads, or its type on earlier pages of this sync;
+- integers and fractions share a field only where the column is typed `double`;
 - the typed timestamp columns parse as ISO 8601.
 
 Any other page goes on as dicts through dlt's normalizer, exactly as before.
@@ -21,17 +21,17 @@ import pyarrow as pa
 
 from dlt.extract.items_transform import ItemTransform
 
-# dlt data types of the hinted columns and the Arrow type each is built with.
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
+# Type of the columns hinted as dlt `timestamp`; the API sends them as ISO 8601 strings.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 # Python types of values and the dlt data type a new column of them gets.
 PYTHON_TYPES: dict[type, str] = {str: "text", int: "bigint", float: "double", bool: "bool"}
-TIMESTAMP = ARROW_TYPES["timestamp"]
+# Arrow types that inference gives for JSON scalars, and the dlt data type of each.
+ARROW_NATURAL_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "text",
+    pa.int64(): "bigint",
+    pa.float64(): "double",
+    pa.bool_(): "bool",
+}
 
 
 class PagesToArrow(ItemTransform[Any, Any]):
@@ -63,34 +63,47 @@ class PagesToArrow(ItemTransform[Any, Any]):
 
     def to_arrow(self, page: list[Any]) -> pa.Table | None:
         """Return the page as an Arrow table, or None when dlt must normalize it."""
-        fields: dict[str, None] = {}
-        for record in page:
-            if not isinstance(record, dict):
-                return None
-            fields.update(dict.fromkeys(record))
+        if not all(isinstance(record, dict) for record in page):
+            return None
+        try:
+            # Arrow infers each field's type from all records, in C++.
+            inferred = pa.array(page)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            # A field mixes types Arrow cannot combine, such as a string and a number, or
+            # holds an integer beyond 64 bits.
+            return None
         stored = self._stored_types()
-        columns: dict[str, pa.Array] = {}
-        fields_out: list[pa.Field] = []
-        types: dict[str, str] = {}
-        for name in fields:
-            values = [record.get(name) for record in page]
-            python_types = {type(value) for value in values if value is not None}
-            if name in self.required and (None in values or not python_types):
+        built: list[tuple[str, pa.Array, str]] = []
+        for index, field in enumerate(inferred.type):
+            name = field.name
+            array = inferred.field(index)
+            if name in self.required and array.null_count > 0:
                 return None
-            if not python_types:
+            if pa.types.is_null(array.type):
                 continue
-            if len(python_types) > 1:
+            natural = ARROW_NATURAL_TYPES.get(array.type)
+            if natural is None:
                 return None
-            python_type = python_types.pop()
-            expected = self.hinted.get(name) or stored.get(name) or self.seen.get(name)
-            array = _column(values, python_type, expected)
-            if array is None:
+            expected = self._expected_type(name, stored)
+            if natural == "double" and expected is None and _has_int(page, name):
+                # dlt would type a new column by its first value, possibly as bigint.
                 return None
-            columns[name] = array
-            fields_out.append(pa.field(name, array.type, nullable=name not in self.required))
-            types[name] = expected or PYTHON_TYPES[python_type]
-        self.seen.update(types)
-        return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields_out))
+            column = _fitted(array, natural, expected)
+            if column is None:
+                return None
+            built.append((name, column, expected or natural))
+        return self._table(built)
+
+    def _expected_type(self, name: str, stored: dict[str, str]) -> str | None:
+        """The dlt type a field must have: its hint, its stored type, or its type earlier in this sync."""
+        return self.hinted.get(name) or stored.get(name) or self.seen.get(name)
+
+    def _table(self, built: list[tuple[str, pa.Array, str]]) -> pa.Table:
+        schema = pa.schema(
+            pa.field(name, array.type, nullable=name not in self.required) for name, array, _ in built
+        )
+        self.seen.update({name: data_type for name, _, data_type in built})
+        return pa.Table.from_arrays([array for _, array, _ in built], schema=schema)
 
     def _note_dict_types(self, page: list[Any]) -> None:
         """Remember the type that dlt will give each new field of a page it normalizes.
@@ -111,6 +124,7 @@ class PagesToArrow(ItemTransform[Any, Any]):
         try:
             table = dlt.current.source_schema().tables.get(self.table_name)
         except Exception:
+            # Outside dlt's extraction, as in unit tests, there is no schema.
             return {}
         if not table:
             return {}
@@ -121,27 +135,20 @@ class PagesToArrow(ItemTransform[Any, Any]):
         }
 
 
-def _column(values: list[Any], python_type: type, data_type: str | None) -> pa.Array | None:
-    """Build one column, or return None when its values do not fit `data_type` exactly."""
-    natural = PYTHON_TYPES.get(python_type)
-    if natural is None:
-        return None
-    if data_type is None:
-        data_type = natural
-    if data_type == "timestamp":
-        if python_type is not str:
-            return None
+def _has_int(page: list[Any], name: str) -> bool:
+    return any(type(record.get(name)) is int for record in page)
+
+
+def _fitted(array: pa.Array, natural: str, data_type: str | None) -> pa.Array | None:
+    """Return an inferred column in the type its column needs, or None if it does not fit."""
+    if data_type is None or data_type == natural:
+        return array
+    if data_type == "timestamp" and natural == "text":
         try:
-            return pa.array(values, pa.string()).cast(TIMESTAMP)
+            return array.cast(TIMESTAMP)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-    if data_type != natural or data_type not in ARROW_TYPES:
-        return None
-    try:
-        return pa.array(values, ARROW_TYPES[data_type])
-    except (pa.ArrowInvalid, OverflowError, TypeError):
-        return None
-
+    return None
 
 
 # dlt adds its `_dlt_load_id` and `_dlt_id` columns to dict rows always, but to Arrow tables
