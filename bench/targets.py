@@ -74,7 +74,7 @@ def check_latency(scenario: Scenario) -> TargetCheck:
 
 
 def check_latency_step(scenario: Scenario) -> TargetCheck:
-    """The same bound on the sync step alone, without Dagster's start-up, checks and shutdown.
+    """Check the same bound on the sync step alone, without Dagster's start-up, checks and shutdown.
 
     Dagster's own start-up takes about 5 s whatever the data, more than the 15% margin of
     a small scenario, so this row shows whether the collections themselves overlap.

@@ -70,7 +70,7 @@ class PagesToArrow(ItemTransform[Any, Any]):
             inferred = pa.array(page)
         except (pa.ArrowException, OverflowError, TypeError, ValueError):
             # A field mixes types Arrow cannot combine, such as a string and a number, or
-            # holds an integer beyond 64 bits.
+            # contains an integer beyond 64 bits.
             return None
         stored = self._stored_types()
         built: list[tuple[str, pa.Array, str]] = []
