@@ -193,8 +193,10 @@ def sync_collections(
         create_missing_tables(pipeline, remaining, mode)
         log_phases(context, pipeline, session, remaining)
         report = SyncReport(pipeline, session, mode, cursors_before, time.monotonic() - started)
-        for event in events:
-            yield report.annotate(event, _entity_of(event, entities))
+        # One connection for all the metadata queries: opening one costs tens of milliseconds.
+        with pipeline.sql_client() as client:
+            annotated = [report.annotate(client, event, _entity_of(event, entities)) for event in events]
+        yield from annotated
         break
 
     if failed:
@@ -235,16 +237,16 @@ class SyncReport:
         self.cursors_after = incremental_cursors(pipeline)
         self.duration = duration
 
-    def annotate(self, event: Any, entity: CrmEntity) -> Any:
+    def annotate(self, client: Any, event: Any, entity: CrmEntity) -> Any:
         table = entity.table_name
         stats = self.session.stats_for(entity.collection)
         rows_loaded = int(getattr((event.metadata or {}).get("rows_loaded"), "value", 0) or 0)
         cursor_before = None if self.mode.full_refresh else self.cursors_before.get(table)
         full = entity.cursor_field is None or self.mode.full_refresh or cursor_before is None
-        changes = change_counts(self.pipeline, entity, rows_loaded, cursor_before)
+        changes = change_counts(client, entity, rows_loaded, cursor_before)
         metadata = {
             **(event.metadata or {}),
-            "dagster/row_count": table_row_count(self.pipeline, table),
+            "dagster/row_count": table_row_count(client, table),
             "rows_loaded": rows_loaded,
             "crm/rows_inserted": changes["inserted"],
             "crm/rows_updated": changes["updated"],

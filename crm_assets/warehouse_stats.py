@@ -37,15 +37,15 @@ def create_missing_tables(pipeline: SupportsPipeline, entities: list[CrmEntity],
         pipeline.run(empty_table_resources(tuple(missing), mode))
 
 
-def table_row_count(pipeline: SupportsPipeline, table: str) -> int:
-    with pipeline.sql_client() as client:
-        qualified = client.make_qualified_table_name(table)
-        with client.execute_query(f"select count(*) from {qualified}") as cursor:
-            return int(cursor.fetchone()[0])
+def table_row_count(client: Any, table: str) -> int:
+    """Return the rows of a table, through an open dlt SQL client of the pipeline."""
+    qualified = client.make_qualified_table_name(table)
+    with client.execute_query(f"select count(*) from {qualified}") as cursor:
+        return int(cursor.fetchone()[0])
 
 
 def change_counts(
-    pipeline: SupportsPipeline, entity: CrmEntity, rows_loaded: int, cursor_before: str | None
+    client: Any, entity: CrmEntity, rows_loaded: int, cursor_before: str | None
 ) -> dict[str, int]:
     """Split the rows this sync loaded into inserted, updated and deleted records.
 
@@ -56,14 +56,13 @@ def change_counts(
     if rows_loaded == 0 or entity.cursor_field is None:
         return {"inserted": rows_loaded, "updated": 0, "deleted": 0}
     since = (cursor_before or "1970-01-01 00:00:00+00:00").replace("'", "''")
-    with pipeline.sql_client() as client:
-        with client.with_staging_dataset():
-            staging = client.make_qualified_table_name(entity.table_name)
-        query = (
-            "select count(*) filter (where is_deleted), "
-            f"count(*) filter (where not coalesce(is_deleted, false) and created >= '{since}'::timestamptz), "
-            f"count(*) from {staging}"
-        )
-        with client.execute_query(query) as cursor:
-            deleted, inserted, total = cursor.fetchone()
+    with client.with_staging_dataset():
+        staging = client.make_qualified_table_name(entity.table_name)
+    query = (
+        "select count(*) filter (where is_deleted), "
+        f"count(*) filter (where not coalesce(is_deleted, false) and created >= '{since}'::timestamptz), "
+        f"count(*) from {staging}"
+    )
+    with client.execute_query(query) as cursor:
+        deleted, inserted, total = cursor.fetchone()
     return {"inserted": int(inserted), "updated": int(total - inserted - deleted), "deleted": int(deleted)}
