@@ -38,7 +38,7 @@ def create_missing_tables(pipeline: SupportsPipeline, entities: list[CrmEntity],
 
 
 def table_row_count(client: Any, table: str) -> int:
-    """Return the rows of a table, through an open dlt SQL client of the pipeline."""
+    """Return the number of rows of a table, through an open dlt SQL client of the pipeline."""
     qualified = client.make_qualified_table_name(table)
     with client.execute_query(f"select count(*) from {qualified}") as cursor:
         return int(cursor.fetchone()[0])
