@@ -24,6 +24,8 @@ from bench.targets import evaluate
 from bench.variants import PROJECT_DIR, Limits
 
 DEFAULT_OUTPUT = PROJECT_DIR / "docs" / "benchmarks.md"
+# A smoke run's report, kept out of the docs that Git tracks.
+QUICK_OUTPUT = PROJECT_DIR / ".local" / "benchmarks-quick.md"
 QUICK_SIZES = [2000]
 QUICK_LATENCIES = [0.0]
 # A run is marked as disturbed when other processes kept this many cores busy on average.
@@ -74,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help="Report file to write (default docs/benchmarks.md in the project).",
+        default=None,
+        help="Report file to write (default docs/benchmarks.md in the project, "
+        "or .local/benchmarks-quick.md with --quick).",
     )
     parser.add_argument(
         "--child-timeout",
@@ -167,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.sizes, args.latency_ms = QUICK_SIZES, QUICK_LATENCIES
+    if args.output is None:
+        args.output = QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT
     started = time.perf_counter()
     started_at = time.strftime("%Y-%m-%d %H:%M %Z")
     version = product_version()
@@ -186,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     minutes = (time.perf_counter() - started) / 60
     checks = evaluate(scenarios)
     notes = run_notes(args, scenarios, started_at, minutes, version)
-    report = render(read_intro(args.output), command_line(args), notes, scenarios, checks)
+    intro_file = args.output if args.output.exists() else DEFAULT_OUTPUT
+    report = render(read_intro(intro_file), command_line(args), notes, scenarios, checks)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
     for check in checks:

@@ -163,7 +163,7 @@ def sync_collections(
     restore_state(pipeline, warehouse)
     cursors_before = incremental_cursors(pipeline)
     context.log.info(
-        f"{'Full refresh' if mode.full_refresh else 'Incremental sync'} of "
+        f"{sync_kind(mode, entities, cursors_before)} of "
         f"{', '.join(entity.collection for entity in entities)} from {connection.api_url} "
         f"(space {connection.space_id}) into {warehouse.location()}"
     )
@@ -185,7 +185,8 @@ def sync_collections(
                     )
                 )
         except Exception as error:
-            collection, message = failed_collection(error, warehouse.location())
+            memory_limit = warehouse.memory_limit() if warehouse.is_duckdb() else None
+            collection, message = failed_collection(error, warehouse.location(), memory_limit)
             context.log.error(message)
             failed[collection] = message
             remaining = [entity for entity in remaining if entity.collection != collection]
@@ -206,6 +207,15 @@ def sync_collections(
             metadata={"failed_collections": sorted(failed)},
             allow_retries=False,
         )
+
+
+def sync_kind(mode: SyncMode, entities: list[CrmEntity], cursors: dict[str, str | None]) -> str:
+    """Name the sync for the log: a full refresh, a first sync, or an incremental one."""
+    if mode.full_refresh:
+        return "Full refresh"
+    if not any(cursors.get(entity.table_name) for entity in entities if entity.cursor_field):
+        return "First sync (every record)"
+    return "Incremental sync"
 
 
 def restore_state(pipeline: Any, warehouse: CrmWarehouseResource) -> None:
@@ -286,7 +296,10 @@ def log_phases(
             "load": f"{rows} rows into {dataset}.{entity.table_name}",
         }
         for phase, counts in lines.items():
-            context.log.info(f"Collection {entity.collection}: {phase} {counts} ({durations.get(phase, 0.0):.2f} s)")
+            context.log.info(
+                f"Collection {entity.collection}: {phase} {counts} "
+                f"({phase} of all collections {durations.get(phase, 0.0):.2f} s)"
+            )
 
 
 def _entity_of(event: Any, entities: list[CrmEntity]) -> CrmEntity:

@@ -22,11 +22,14 @@ def root_crm_error(error: BaseException) -> CrmError | None:
     return next((item for item in exception_chain(error) if isinstance(item, CrmError)), None)
 
 
-def failed_collection(error: Exception, database: str) -> tuple[str, str]:
+def failed_collection(
+    error: Exception, database: str, memory_limit: str | None = None
+) -> tuple[str, str]:
     """Return the collection at fault and its message, or raise if the whole run must stop.
 
     A 401 stops the run, because every collection uses the same credentials. A locked
-    DuckDB file stops it too. Errors that name no collection are re-raised unchanged.
+    DuckDB file or DuckDB running out of memory stops it too. Errors that name no
+    collection are re-raised unchanged.
     """
     cause = root_crm_error(error)
     if isinstance(cause, CrmApiError) and cause.status == 401:
@@ -37,14 +40,27 @@ def failed_collection(error: Exception, database: str) -> tuple[str, str]:
     locked = duckdb_lock_message(error, database)
     if locked is not None:
         raise dg.Failure(description=locked, allow_retries=False) from None
+    if memory_limit is not None and _mentions(error, "Out of Memory Error"):
+        raise dg.Failure(
+            description=(
+                f"DuckDB ran out of memory while loading into {database} "
+                f"(CRM_DUCKDB_MEMORY_LIMIT={memory_limit}). Raise CRM_DUCKDB_MEMORY_LIMIT, "
+                "for example to 512MB, and run the sync again: it finishes the interrupted load first."
+            ),
+            allow_retries=False,
+        ) from None
     raise error
+
+
+def _mentions(error: BaseException, phrase: str) -> bool:
+    return any(phrase in str(item) for item in exception_chain(error))
 
 
 def duckdb_lock_message(error: BaseException, database: str) -> str | None:
     """Return the message for a DuckDB file held by another process, or None for other errors."""
-    text = " ".join(str(item) for item in exception_chain(error))
-    if "Could not set lock on file" not in text and "Conflicting lock" not in text:
+    if not (_mentions(error, "Could not set lock on file") or _mentions(error, "Conflicting lock")):
         return None
+    text = " ".join(str(item) for item in exception_chain(error))
     holder = re.search(r"PID (\d+)", text)
     process = f" (PID {holder.group(1)})" if holder else ""
     return (

@@ -22,7 +22,8 @@ DEFAULT_DESTINATION = "duckdb"
 # 128MB, a test merge of 6,000,000 rows of 10 columns into one table took 20 s; with 64MB
 # the same merge of 2,000,000 rows failed with an out-of-memory error.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
-MEMORY_LIMIT_PATTERN = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
+# The units DuckDB's `memory_limit` takes: bytes, or K, M, G, T with an optional `iB` or `B`.
+MEMORY_LIMIT_PATTERN = re.compile(r"\d+(\.\d+)?\s*([KMGT](iB|B)?|B)", re.IGNORECASE)
 PROGRESS_LOG_SECONDS = 10.0
 
 
@@ -158,7 +159,7 @@ class CrmWarehouseResource(dg.ConfigurableResource):
         if not MEMORY_LIMIT_PATTERN.fullmatch(value):
             raise dg.Failure(
                 f"CRM_DUCKDB_MEMORY_LIMIT={value!r} is invalid: use a number and a unit, "
-                "e.g. 128MB, 512MiB or 2GB."
+                "e.g. 128MB, 512MiB, 512M or 2GB."
             )
         return value
 

@@ -42,6 +42,22 @@ def test_asset_list_without_environment():
     assert result.stdout.split() == ["crm/accounts", "crm/activities", "crm/clients", "crm/contacts", "crm/entities"]
 
 
+def test_materialize_without_environment_names_variables(tmp_path: Path):
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "crm_assets.definitions", "--select", "*"],
+        env={**env_without_crm(), "DAGSTER_HOME": str(tmp_path)},
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode != 0
+    for name in ("CRM_API_URL", "CRM_SPACE_ID", "CRM_USERNAME", "CRM_PASSWORD"):
+        assert f'You have attempted to fetch the environment variable "{name}" which is not set' in result.stderr
+
+
 def test_asset_keys_exact():
     assert set(defs.resolve_asset_graph().get_all_asset_keys()) == EXPECTED_KEYS
 

@@ -34,6 +34,9 @@ def test_retry_after_zero_still_waits(start_emulator, instance, tmp_path: Path, 
 
     assert result.success, failure_message(result)
     assert [request.status for request in emulator.requests] == [429, 429, 200]
+    times = [request.recorded for request in emulator.requests]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert min(gaps) >= 1.0, gaps
     assert elapsed >= 2.0
     assert table_count(database, "accounts") == 5
     metadata = result.get_asset_materialization_events()[0].materialization.metadata

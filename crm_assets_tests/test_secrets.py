@@ -1,11 +1,13 @@
 """The password and its Basic header appear nowhere: output, event log, metadata, files."""
 
 import base64
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -43,9 +45,15 @@ def run_materialize(tmp_path: Path, env: dict[str, str]) -> subprocess.Completed
     )
 
 
+def stored_forms(secret: str) -> list[bytes]:
+    """The byte forms a secret takes in files: UTF-8, JSON-escaped (Dagster's event log) and URL-encoded."""
+    forms = {secret.encode(), json.dumps(secret)[1:-1].encode(), quote(secret, safe="").encode()}
+    return sorted(forms)
+
+
 def leaked_in_files(folder: Path, secrets: list[str]) -> list[str]:
-    """Return the files under `folder` whose bytes contain any secret."""
-    encoded = [secret.encode() for secret in secrets]
+    """Return the files under `folder` whose bytes contain any secret in any stored form."""
+    encoded = [form for secret in secrets for form in stored_forms(secret)]
     return [
         str(path)
         for path in folder.rglob("*")

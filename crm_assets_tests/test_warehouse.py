@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from crm_assets.emulator import CrmEmulator, Faults, synthetic_store
-from crm_assets.resources import PROJECT_DIR
+from crm_assets.resources import PROJECT_DIR, CrmWarehouseResource
 
 from .conftest import PASSWORD, SPACE_ID, USERNAME, crm_resources, failure_message, materialize, table_count, table_ids
 
@@ -127,3 +127,34 @@ def test_killed_run_then_rerun_complete(start_emulator, instance, tmp_path: Path
     assert killed.returncode == -signal.SIGKILL
     assert rerun.success, failure_message(rerun)
     assert_complete(database, 3000)
+
+
+def warehouse_with_limit(database: Path, limit: str) -> CrmWarehouseResource:
+    return CrmWarehouseResource(
+        duckdb_path=str(database), pipelines_dir=str(database.parent / "dlt"), duckdb_memory_limit=limit
+    )
+
+
+def test_memory_limit_too_small_fails_clearly(start_emulator, instance, tmp_path: Path):
+    emulator = start_emulator(synthetic_store(records=300, collections=COLLECTIONS))
+    database = tmp_path / "warehouse.duckdb"
+    resources = {**crm_resources(emulator, database), "warehouse": warehouse_with_limit(database, "1MB")}
+
+    result = materialize(instance, resources)
+
+    assert not result.success
+    message = failure_message(result)
+    assert f"DuckDB ran out of memory while loading into {database} (CRM_DUCKDB_MEMORY_LIMIT=1MB)" in message
+    assert "Raise CRM_DUCKDB_MEMORY_LIMIT" in message
+
+
+@pytest.mark.parametrize("value", ["lots", "512", "1 PB", "-5MB"])
+def test_memory_limit_typo_rejected(start_emulator, instance, tmp_path: Path, value: str):
+    emulator = start_emulator(synthetic_store(records=3, collections=COLLECTIONS))
+    database = tmp_path / "warehouse.duckdb"
+    resources = {**crm_resources(emulator, database), "warehouse": warehouse_with_limit(database, value)}
+
+    result = materialize(instance, resources)
+
+    assert not result.success
+    assert f"CRM_DUCKDB_MEMORY_LIMIT={value!r} is invalid: use a number and a unit" in failure_message(result)

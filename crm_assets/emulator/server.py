@@ -4,7 +4,8 @@ import logging
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 
@@ -30,6 +31,9 @@ class RequestRecord:
     params: dict[str, str]
     status: int
     path: str
+    # time.monotonic() when the response was decided, to measure the gaps between requests.
+    # Left out of comparisons, so that tests can compare records with expected ones.
+    recorded: float = field(default=0.0, compare=False)
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -195,7 +199,7 @@ class CrmEmulator:
     def record_request(
         self, collection: str, params: dict[str, str], status: int, path: str
     ) -> None:
-        record = RequestRecord(collection, dict(params), status, path)
+        record = RequestRecord(collection, dict(params), status, path, time.monotonic())
         with self._lock:
             self._requests.append(record)
 
