@@ -185,6 +185,8 @@ def sync_collections(
                     )
                 )
         except Exception as error:
+            # Read-ahead threads of the other collections may still wait to retry a request.
+            session.close()
             memory_limit = warehouse.memory_limit() if warehouse.is_duckdb() else None
             collection, message = failed_collection(error, warehouse.location(), memory_limit)
             context.log.error(message)

@@ -75,6 +75,12 @@ class CrmSession(requests.Session):
         self.on_retry = on_retry
         self.stats: dict[str, CollectionStats] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Close the connections; requests still waiting to be retried give up at once."""
+        self._closed.set()
+        super().close()
 
     def stats_for(self, collection: str) -> CollectionStats:
         with self._lock:
@@ -93,7 +99,12 @@ class CrmSession(requests.Session):
                 raise self._exhausted(collection, failure, response)
             wait = self._wait_before_retry(attempt, response)
             self._note_retry(collection, failure or "", wait, attempt)
-            time.sleep(wait)
+            if self._closed.wait(wait):
+                raise CrmTransportError(
+                    collection,
+                    f"Collection {collection}: the sync ended while a request waited to be retried "
+                    f"after {failure}.",
+                )
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _attempt(

@@ -1,13 +1,17 @@
 """Faults a real CRM API throws: each ends in complete tables or a clear failure, losing nothing."""
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from crm_assets.emulator import Faults, synthetic_store
+from crm_assets.errors import CrmTransportError
+from crm_assets.http import CrmClient, CrmSession
+from crm_assets.settings import RetrySettings, build_connection
 
-from .conftest import crm_resources, failure_message, materialize, table_count, table_ids
+from .conftest import PASSWORD, SPACE_ID, USERNAME, crm_resources, failure_message, materialize, table_count, table_ids
 
 COLLECTIONS = ("Accounts", "Activities", "Clients", "Contacts", "Entities")
 TABLES = ["accounts", "activities", "clients", "contacts", "entities"]
@@ -170,3 +174,29 @@ def test_fault_matrix_exact_counts(start_emulator, instance, tmp_path: Path, fas
         event.materialization.metadata["crm/retries"].value for event in result.get_asset_materialization_events()
     )
     assert retries == statuses.count(429) + statuses.count(500)
+
+
+def test_closed_session_stops_retrying(start_emulator):
+    emulator = start_emulator(synthetic_store(records=5, collections=COLLECTIONS))
+    emulator.faults = Faults(server_error_every=1)
+    session = CrmSession(RetrySettings(max_attempts=6, backoff_base=5.0))
+    client = CrmClient(build_connection(emulator.url, SPACE_ID, USERNAME, PASSWORD), session)
+    errors: list[BaseException] = []
+
+    def read_page() -> None:
+        try:
+            client.page("Accounts", {"first": 5})
+        except CrmTransportError as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=read_page)
+    reader.start()
+    time.sleep(0.5)
+    session.close()
+    reader.join(timeout=2)
+
+    assert not reader.is_alive()
+    assert [str(error) for error in errors] == [
+        "Collection Accounts: the sync ended while a request waited to be retried after HTTP 500."
+    ]
+    assert len(emulator.requests) == 1
