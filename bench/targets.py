@@ -62,7 +62,7 @@ def latency_bound_seconds(scenario: Scenario) -> float:
 
 
 def check_latency(scenario: Scenario) -> TargetCheck:
-    """The whole sync, from process start to exit, against the latency bound."""
+    """Check the whole sync, from process start to exit, against the latency bound."""
     result = scenario.results["a"]
     return _latency_check(
         scenario,

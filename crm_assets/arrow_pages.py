@@ -95,7 +95,7 @@ class PagesToArrow(ItemTransform[Any, Any]):
         return self._table(built)
 
     def _expected_type(self, name: str, stored: dict[str, str]) -> str | None:
-        """The dlt type a field must have: its hint, its stored type, or its type earlier in this sync."""
+        """Return the dlt type a field must have: its hint, its stored type, or its type earlier in this sync."""
         return self.hinted.get(name) or stored.get(name) or self.seen.get(name)
 
     def _table(self, built: list[tuple[str, pa.Array, str]]) -> pa.Table:
@@ -120,7 +120,7 @@ class PagesToArrow(ItemTransform[Any, Any]):
                     self.seen.setdefault(name, data_type)
 
     def _stored_types(self) -> dict[str, str]:
-        """Data types of the table's columns in the schema being extracted into."""
+        """Return the data types of the table's columns in the schema being extracted into."""
         try:
             table = dlt.current.source_schema().tables.get(self.table_name)
         except Exception:

@@ -185,7 +185,7 @@ def sync_collections(
                     )
                 )
         except Exception as error:
-            # Read-ahead threads of the other collections may still wait to retry a request.
+            # Closing the session stops read-ahead threads of other collections that wait to retry.
             session.close()
             memory_limit = warehouse.memory_limit() if warehouse.is_duckdb() else None
             collection, message = failed_collection(error, warehouse.location(), memory_limit)

@@ -1,6 +1,6 @@
 """HTTP session for the CRM API: retries, clear error statuses and page validation.
 
-The source sends every request through this session, so each rule here holds for every
+The source sends every request through this session, so each rule here applies to every
 collection. A `429` waits for `Retry-After`, never less than a floor and never more
 than a cap. `5xx` and connection errors back off exponentially. A `200` page must be JSON
 with a `data` list and a `page_info` object before dlt reads it, so a broken page can never
@@ -183,7 +183,7 @@ class CrmSession(requests.Session):
 
 
 class CrmClient:
-    """Reads listing pages of one space through a `CrmSession`, with HTTP Basic auth."""
+    """Reader of the listing pages of one space, through a `CrmSession` with HTTP Basic auth."""
 
     def __init__(self, connection: CrmConnection, session: CrmSession) -> None:
         self.base_url = connection.base_url.rstrip("/")

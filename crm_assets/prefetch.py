@@ -13,7 +13,7 @@ POLL_SECONDS = 0.1
 
 
 class _End:
-    """Marks the end of the items; carries the error that ended them, if any."""
+    """Marker of the end of the items, with the error that ended them, if any."""
 
     def __init__(self, error: BaseException | None = None) -> None:
         self.error = error

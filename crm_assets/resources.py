@@ -18,9 +18,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DUCKDB_PATH = PROJECT_DIR / ".local" / "warehouse.duckdb"
 PIPELINE_NAME = "crm"
 DEFAULT_DESTINATION = "duckdb"
-# DuckDB spills work beyond the limit to a temporary folder next to the database file. With
-# 128MB, a test merge of 6,000,000 rows of 10 columns into one table took 20 s; with 64MB
-# the same merge of 2,000,000 rows failed with an out-of-memory error.
+# DuckDB spills work beyond the limit to a temporary folder next to the database file.
+# With 128MB, a test merge of 6,000,000 rows of 10 columns into one table took 20 s.
+# With 64MB, a merge of 2,000,000 such rows failed with an out-of-memory error.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
 # The units DuckDB's `memory_limit` takes: bytes, or K, M, G, T with an optional `iB` or `B`.
 MEMORY_LIMIT_PATTERN = re.compile(r"\d+(\.\d+)?\s*([KMGT](iB|B)?|B)", re.IGNORECASE)
@@ -164,7 +164,7 @@ class CrmWarehouseResource(dg.ConfigurableResource):
         return value
 
     def run_settings(self) -> dict[str, str]:
-        """dlt settings of a sync, set in the environment while it runs."""
+        """Return the dlt settings of a sync, which are set in the environment while it runs."""
         settings = dict(ARROW_ROW_SETTINGS)
         if self.is_duckdb():
             # One DuckDB file takes one writer at a time. In the benchmark, loading the

@@ -106,7 +106,7 @@ def entity_columns(entity: CrmEntity, mode: SyncMode) -> dict[str, dict[str, Any
 
 
 def listing_params(entity: CrmEntity, page_size: int, since: Any = None) -> dict[str, Any]:
-    """Query of an entity's listing; incremental entities read changes since `since`, deletions included."""
+    """Return the query of an entity's listing. Incremental entities read changes since `since`, deletions included."""
     params: dict[str, Any] = {"first": page_size}
     field = entity.cursor_field
     if field is None:
@@ -129,6 +129,17 @@ def write_disposition(entity: CrmEntity, mode: SyncMode) -> str:
     return "merge"
 
 
+def table_hints(entity: CrmEntity, mode: SyncMode) -> dict[str, Any]:
+    """Return the dlt resource hints of an entity's table: name, key, write disposition and columns."""
+    return {
+        "name": entity.table_name,
+        "table_name": entity.table_name,
+        "primary_key": mode.primary_key(entity),
+        "write_disposition": write_disposition(entity, mode),
+        "columns": entity_columns(entity, mode),
+    }
+
+
 def entity_resource(
     entity: CrmEntity,
     client: CrmClient,
@@ -137,20 +148,13 @@ def entity_resource(
     batch_records: int = BATCH_RECORDS,
     arrow_pages: bool = True,
 ) -> DltResource:
-    """The resource of one entity: its pages in batches, as Arrow tables where they are flat.
+    """Build the resource of one entity: its pages in batches, as Arrow tables where they are flat.
 
     With `arrow_pages=False` every batch goes to dlt as dicts. The tests load both ways and
     compare the tables.
     """
-    columns = entity_columns(entity, mode)
-    resource = dlt.resource(
-        _listing,
-        name=entity.table_name,
-        table_name=entity.table_name,
-        primary_key=mode.primary_key(entity),
-        write_disposition=write_disposition(entity, mode),
-        columns=columns,
-    )
+    hints = table_hints(entity, mode)
+    resource = dlt.resource(_listing, **hints)
     incremental = None
     if entity.cursor_field is not None:
         incremental = dlt.sources.incremental(entity.cursor_field, initial_value=INITIAL_CURSOR)
@@ -159,7 +163,7 @@ def entity_resource(
     if mode.space is not None:
         bound.add_map(partial(_with_space, mode.space))
     if arrow_pages:
-        bound.add_step(PagesToArrow(entity.table_name, columns))
+        bound.add_step(PagesToArrow(entity.table_name, hints["columns"]))
     return bound
 
 
@@ -234,17 +238,7 @@ def empty_table_resources(entities: tuple[CrmEntity, ...], mode: SyncMode) -> li
     dlt creates a table only when a load carries data for it, so a collection that is empty
     in the CRM would otherwise have no table and break downstream SQL.
     """
-    return [
-        dlt.resource(
-            _schema_marker,
-            name=entity.table_name,
-            table_name=entity.table_name,
-            primary_key=mode.primary_key(entity),
-            write_disposition=write_disposition(entity, mode),
-            columns=entity_columns(entity, mode),
-        )
-        for entity in entities
-    ]
+    return [dlt.resource(_schema_marker, **table_hints(entity, mode)) for entity in entities]
 
 
 def _schema_marker() -> Iterator[Any]:

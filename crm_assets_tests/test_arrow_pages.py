@@ -80,7 +80,7 @@ def test_flat_page_becomes_typed_table():
     ],
     ids=["object", "array", "mixed types", "int for double", "int for text", "bad timestamp", "null id", "huge int"],
 )
-def test_page_that_dlt_must_normalize_stays_dicts(fields):
+def test_unfit_page_stays_dicts(fields):
     page = [account(1, external_id="A-1"), account(2, **fields)]
     step = accounts_step()
 
@@ -88,7 +88,7 @@ def test_page_that_dlt_must_normalize_stays_dicts(fields):
     assert (step.arrow_pages, step.dict_pages) == (0, 1)
 
 
-def test_column_type_of_earlier_dict_page_is_kept():
+def test_dict_page_type_kept():
     step = accounts_step()
     step([account(1, code="C-1", custom={"tier": "gold"})])
 
@@ -97,7 +97,7 @@ def test_column_type_of_earlier_dict_page_is_kept():
     assert step(later) is later
 
 
-def test_column_type_of_earlier_page_is_kept():
+def test_earlier_page_type_kept():
     step = accounts_step()
     step([account(1, external_id=10)])
 
@@ -106,7 +106,7 @@ def test_column_type_of_earlier_page_is_kept():
     assert step(later) is later
 
 
-def test_every_sample_collection_goes_as_arrow():
+def test_sample_pages_become_arrow():
     store = load_sample_store()
     for entity in (*CRM_ENTITIES, OPPORTUNITIES):
         step = PagesToArrow(entity.table_name, entity_columns(entity, SyncMode()))
@@ -149,7 +149,7 @@ def snapshot(database: Path) -> dict[str, tuple[list, list]]:
     return tables
 
 
-def test_sample_dataset_same_tables_both_ways(start_emulator, tmp_path: Path):
+def test_sample_tables_match_dict_loads(start_emulator, tmp_path: Path):
     emulator = start_emulator(load_sample_store())
     entities = (*CRM_ENTITIES, OPPORTUNITIES)
 

@@ -42,7 +42,7 @@ def test_asset_list_without_environment():
     assert result.stdout.split() == ["crm/accounts", "crm/activities", "crm/clients", "crm/contacts", "crm/entities"]
 
 
-def test_materialize_without_environment_names_variables(tmp_path: Path):
+def test_materialize_names_missing_variables(tmp_path: Path):
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "asset", "materialize", "-m", "crm_assets.definitions", "--select", "*"],

@@ -13,7 +13,7 @@ def test_items_arrive_in_order():
         assert list(items) == list(range(250))
 
 
-def test_error_arrives_after_the_items_before_it():
+def test_error_follows_earlier_items():
     def items():
         yield 1
         yield 2
